@@ -1,0 +1,20 @@
+"""Where work runs: device resolution, float64 support, memory budget."""
+
+from ._memory import free_bytes, memory_budget
+from ._resolve import (
+    accelerator,
+    accumulator_dtype,
+    compute_context,
+    resolve_device,
+    supports_float64,
+)
+
+__all__ = [
+    "accelerator",
+    "accumulator_dtype",
+    "compute_context",
+    "free_bytes",
+    "memory_budget",
+    "resolve_device",
+    "supports_float64",
+]

@@ -1,0 +1,109 @@
+"""Turn a device spec ("auto", "cpu", "cuda:1", "mps", a torch.device) into a torch.device."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import torch
+
+_ACCELERATORS = ("cuda", "mps", "xpu")
+
+
+def _available(kind: str) -> bool:
+    if kind == "cpu":
+        return True
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    if kind == "xpu":
+        return hasattr(torch, "xpu") and torch.xpu.is_available()
+    return False
+
+
+def accelerator() -> torch.device | None:
+    """The accelerator PyTorch sees (CUDA/ROCm first, then MPS, then XPU), or None."""
+    for kind in _ACCELERATORS:
+        if _available(kind):
+            return torch.device(kind, torch.cuda.current_device()) if kind == "cuda" else torch.device(kind)
+    return None
+
+
+def resolve_device(spec: Any = "auto", *, check_available: bool = True) -> torch.device:
+    """Resolve a device spec to a concrete :class:`torch.device`.
+
+    Parameters
+    ----------
+    spec : str or torch.device or None, default="auto"
+        ``"auto"`` picks the accelerator PyTorch sees, else the CPU. ``None``
+        means the global setting (``gpuml.get_config()["device"]``).
+    check_available : bool, default=True
+        Raise if the device does not exist on this machine.
+
+    Returns
+    -------
+    device : torch.device
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if spec is None:
+        from .._config import get_config
+
+        spec = get_config()["device"]
+    if isinstance(spec, str) and spec == "auto":
+        return (accelerator() or torch.device("cpu")) if check_available else torch.device("cpu")
+    try:
+        dev = spec if isinstance(spec, torch.device) else torch.device(spec)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or a torch.device, got {spec!r}"
+        ) from exc
+    if dev.type not in ("cpu",) + _ACCELERATORS:
+        raise ValueError(f"Unsupported device type {dev.type!r}; gpuml runs on cpu, cuda, mps or xpu.")
+    if not check_available:
+        return dev
+    if not _available(dev.type):
+        raise ValueError(
+            f"device={spec!r} was requested but PyTorch sees no {dev.type} device "
+            f"(torch {torch.__version__}). Use device='auto' or 'cpu'."
+        )
+    if dev.type == "cuda":
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={spec!r}: only {torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+        dev = torch.device("cuda", index)
+    return dev
+
+
+def supports_float64(device: torch.device) -> bool:
+    """Whether the device computes in float64 (Apple's MPS does not)."""
+    return device.type != "mps"
+
+
+def accumulator_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of accumulators: float64, except float32 on devices without it (MPS)."""
+    return torch.float64 if supports_float64(device) else torch.float32
+
+
+@contextmanager
+def compute_context(device: torch.device) -> Iterator[None]:
+    """Apply the ``allow_tf32`` setting to matrix products while inside the block."""
+    from .._config import get_config
+
+    if device.type != "cuda":
+        yield
+        return
+    allow = get_config()["allow_tf32"]
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old

@@ -1,0 +1,70 @@
+"""Least squares from one Gram pass: LinearRegression and Ridge share this fit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..base import GpumlEstimator, to_numpy
+from ..data import run_pass
+from ..device import accumulator_dtype
+from ..ops import Gram, solve_normal_equations
+
+
+class LinearModelMixin(GpumlEstimator):
+    """Fit ``coef_``/``intercept_`` by solving the (ridge) normal equations; predict X @ coef."""
+
+    def _fit_least_squares(self, X: Any, y: Any, sample_weight: Any, alpha: Any) -> tuple[Any, torch.Tensor]:
+        """Validate, run one Gram pass, solve. Returns (X, centered Gram matrix).
+
+        ``alpha`` is a scalar or an array of one penalty per target (0 = plain least squares).
+        """
+        X, y = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
+        w = self._sample_weight(sample_weight, X)
+        device = self._device()
+        acc = accumulator_dtype(device)
+        n_targets = 1 if y.ndim == 1 else y.shape[1]
+        alpha = np.asarray(alpha, dtype=np.float64).ravel()
+        if alpha.size not in (1, n_targets):
+            raise ValueError(
+                f"Number of targets and number of penalties do not correspond: {alpha.size} != {n_targets}"
+            )
+        st = run_pass(self._source(X, device, y=y, w=w), Gram(acc, n_targets=n_targets), device)
+        G, B = st.cxx, st.cxy  # (d, d), (d, t): centered
+        if not self.fit_intercept:  # uncentered moments: add back the means
+            G = G + st.weight * torch.outer(st.mean_x, st.mean_x)
+            B = B + st.weight * torch.outer(st.mean_x, st.mean_y)
+        alpha_t = torch.as_tensor(np.broadcast_to(alpha, (n_targets,)).copy(), dtype=acc, device=device)
+        coef = solve_normal_equations(G, B, alpha_t).T  # (t, d)
+        intercept = st.mean_y - coef @ st.mean_x if self.fit_intercept else torch.zeros_like(st.mean_y)
+        np_dtype = X.dtype if isinstance(X, np.ndarray) else to_numpy(torch.empty(0, dtype=X.dtype)).dtype
+        coef_np, intercept_np = to_numpy(coef).astype(np_dtype), to_numpy(intercept).astype(np_dtype)
+        self._reset_cache()
+        if y.ndim == 1:
+            self.coef_, self.intercept_ = coef_np[0], float(intercept_np[0])
+        else:
+            self.coef_, self.intercept_ = coef_np, intercept_np
+        return X, G
+
+    def _decision_function(self, X: Any) -> Any:
+        X = self._check_predict(X)
+        device = self._device()
+        dtype = self._dtype(X, device)
+        coef = self._param("coef_", device, dtype)  # (d,) or (t, d)
+        intercept = self._param("intercept_", device, dtype)
+        return self._map_rows(X, lambda c: c @ coef.T + intercept, (X.shape[1] + coef.numel()) * 8)
+
+    def predict(self, X):
+        """Predict with the linear model.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray or Tensor of shape (n_samples,) or (n_samples, n_targets)
+        """
+        return self._decision_function(X)

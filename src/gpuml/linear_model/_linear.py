@@ -1,0 +1,203 @@
+"""LinearRegression and Ridge: one pass of centered XᵀX and Xᵀy, then a small solve."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import LinearModelMixin
+
+_DEVICE = [None, str, torch.device]
+
+
+def _no_positive(est) -> None:
+    if est.positive:
+        raise ValueError(
+            f"{type(est).__name__}(positive=True) is not supported by gpuml yet; "
+            f"use sklearn.linear_model.{type(est).__name__} for non-negative coefficients."
+        )
+
+
+class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Ordinary least squares on any PyTorch device.
+
+    scikit-learn's :class:`sklearn.linear_model.LinearRegression`: one pass over
+    row chunks accumulates the centered ``XᵀX`` and ``Xᵀy`` in float64, then a
+    symmetric eigendecomposition gives the minimum-norm solution (the same one
+    as ``lstsq`` when X is rank deficient).
+
+    Parameters
+    ----------
+    fit_intercept : bool, default=True
+    copy_X : bool, default=True
+        Kept for compatibility: X is never modified.
+    tol : float, default=1e-6
+        Kept for compatibility (scikit-learn uses it for sparse and positive solvers).
+    n_jobs : int, default=None
+        Kept for compatibility; parallelism comes from the device.
+    positive : bool, default=False
+        Only False is supported.
+    device : str or torch.device, default=None
+        Where to compute; None follows ``gpuml.get_config()["device"]`` ("auto").
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    rank_ : int
+        Rank of the (centered) X.
+    singular_ : ndarray of shape (min(n_samples, n_features),)
+        Singular values of the (centered, weighted) X.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuml.linear_model import LinearRegression
+    >>> X = np.array([[1.0, 1.0], [1.0, 2.0], [2.0, 2.0], [2.0, 3.0]])
+    >>> y = X @ np.array([1.0, 2.0]) + 3
+    >>> reg = LinearRegression(device="cpu").fit(X, y)
+    >>> np.round(reg.coef_, 6), round(reg.intercept_, 6)
+    (array([1., 2.]), 3.0)
+    """
+
+    _parameter_constraints = {
+        "fit_intercept": ["boolean"],
+        "copy_X": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_jobs": [None, Integral],
+        "positive": ["boolean"],
+        "device": _DEVICE,
+    }
+
+    def __init__(self, *, fit_intercept=True, copy_X=True, tol=1e-6, n_jobs=None, positive=False, device=None):
+        self.fit_intercept = fit_intercept
+        self.copy_X = copy_X
+        self.tol = tol
+        self.n_jobs = n_jobs
+        self.positive = positive
+        self.device = device
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the linear model.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : array-like or Tensor of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LinearRegression
+        """
+        _no_positive(self)
+        X, G = self._fit_least_squares(X, y, sample_weight, 0.0)
+        lam = torch.linalg.eigvalsh(G).flip(0).clamp_min(0)  # (d,) descending
+        cutoff = G.shape[0] * torch.finfo(G.dtype).eps * lam[0]
+        n = X.shape[0]
+        self.rank_ = int((lam > cutoff).sum())
+        self.singular_ = np.sqrt(lam.cpu().numpy()[: min(n, G.shape[0])])
+        return self
+
+
+class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Linear least squares with L2 regularization, on any PyTorch device.
+
+    scikit-learn's :class:`sklearn.linear_model.Ridge`, solving
+    ``(XcᵀXc + alpha I) w = Xcᵀyc`` from one float64 pass over row chunks. Every
+    ``solver`` gives this exact solution (an eigendecomposition of the small
+    ``XᵀX``, which also handles one alpha per target at no extra cost).
+
+    Parameters
+    ----------
+    alpha : float or array-like of shape (n_targets,), default=1.0
+        Regularization strength; one value per target is allowed.
+    fit_intercept : bool, default=True
+    copy_X : bool, default=True
+        Kept for compatibility: X is never modified.
+    max_iter : int, default=None
+        Kept for compatibility (the solve is direct).
+    tol : float, default=1e-4
+        Kept for compatibility (the solve is direct).
+    solver : {"auto", "svd", "cholesky"}, default="auto"
+        All give the same exact solution.
+    positive : bool, default=False
+        Only False is supported.
+    random_state : int, RandomState instance or None, default=None
+        Kept for compatibility (the solve is deterministic).
+    device : str or torch.device, default=None
+        Where to compute; None follows ``gpuml.get_config()["device"]`` ("auto").
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    n_iter_ : None
+        The solve is direct (scikit-learn reports None for its direct solvers too).
+    solver_ : str
+        "eigh", the solver used.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuml.linear_model import Ridge
+    >>> X = np.array([[0.0], [1.0], [2.0]])
+    >>> Ridge(alpha=1.0, device="cpu").fit(X, [0.0, 1.0, 2.0]).coef_
+    array([0.66666667])
+    """
+
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left"), np.ndarray, list],
+        "fit_intercept": ["boolean"],
+        "copy_X": ["boolean"],
+        "max_iter": [Interval(Real, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions({"auto", "svd", "cholesky"})],
+        "positive": ["boolean"],
+        "random_state": ["random_state"],
+        "device": _DEVICE,
+    }
+
+    def __init__(
+        self, alpha=1.0, *, fit_intercept=True, copy_X=True, max_iter=None, tol=1e-4,
+        solver="auto", positive=False, random_state=None, device=None,
+    ):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.copy_X = copy_X
+        self.max_iter = max_iter
+        self.tol = tol
+        self.solver = solver
+        self.positive = positive
+        self.random_state = random_state
+        self.device = device
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the ridge model.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : array-like or Tensor of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : float or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : Ridge
+        """
+        _no_positive(self)
+        alpha = np.asarray(self.alpha, dtype=np.float64)
+        if (alpha < 0).any() or not np.isfinite(alpha).all():
+            raise ValueError(f"alpha must be non-negative and finite, got {self.alpha!r}")
+        self._fit_least_squares(X, y, sample_weight, alpha)
+        self.n_iter_ = None  # a direct solve, as scikit-learn's own direct solvers report
+        self.solver_ = "eigh"
+        return self

@@ -1,0 +1,30 @@
+"""Plain functions on tensors and the reductions built from them. No NumPy, no files."""
+
+from ._reduction import Reduction
+from .distances import METRICS, exact_distances, pairwise_scores, prepare, row_norms_sq
+from .gram import Gram, GramState
+from .kmeans import LloydState, LloydStep, nearest_center
+from .knn import KNearest, TopK, merge_topk
+from .lbfgs import minimize_lbfgs
+from .linalg import flip_signs, solve_normal_equations, top_eigh
+
+__all__ = [
+    "METRICS",
+    "Gram",
+    "GramState",
+    "KNearest",
+    "LloydState",
+    "LloydStep",
+    "Reduction",
+    "TopK",
+    "exact_distances",
+    "flip_signs",
+    "merge_topk",
+    "minimize_lbfgs",
+    "nearest_center",
+    "pairwise_scores",
+    "prepare",
+    "row_norms_sq",
+    "solve_normal_equations",
+    "top_eigh",
+]

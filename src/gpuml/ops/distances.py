@@ -1,0 +1,45 @@
+"""Pairwise distances between a query chunk and an indexed chunk, by matrix products."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+METRICS = ("euclidean", "sqeuclidean", "cosine")
+
+
+def row_norms_sq(X: Tensor) -> Tensor:
+    """Squared L2 norm of each row: (r, d) -> (r,)."""
+    return (X * X).sum(1)
+
+
+def prepare(X: Tensor, metric: str) -> Tensor:
+    """Rows as the metric compares them: unit rows for cosine (zero rows stay zero)."""
+    if metric == "cosine":
+        norms = torch.linalg.vector_norm(X, dim=1, keepdim=True)  # (r, 1)
+        return X / torch.where(norms > 0, norms, torch.ones_like(norms))
+    return X
+
+
+def pairwise_scores(Q: Tensor, X: Tensor, x_norms: Tensor | None, metric: str) -> Tensor:
+    """A monotone stand-in for the distance, cheap to rank: (q, d), (n, d) -> (q, n).
+
+    Squared euclidean up to the per-query constant ``|q|²`` for euclidean metrics
+    (``|x|² - 2 q·x``), ``-q·x`` on prepared (unit) rows for cosine.
+    """
+    prod = Q @ X.T  # (q, n)
+    if metric == "cosine":
+        return -prod
+    return x_norms[None, :] - 2 * prod
+
+
+def exact_distances(Q: Tensor, X: Tensor, idx: Tensor, metric: str) -> Tensor:
+    """Distances from each query to its chosen rows, computed directly (no cancellation).
+
+    Q (q, d), X (n, d) prepared rows, idx (q, k) -> (q, k).
+    """
+    diff = X[idx] - Q[:, None, :]  # (q, k, d)
+    if metric == "cosine":
+        return (1 - (X[idx] * Q[:, None, :]).sum(-1)).clamp_min(0)
+    sq = (diff * diff).sum(-1)  # (q, k)
+    return sq if metric == "sqeuclidean" else sq.sqrt()

@@ -1,0 +1,99 @@
+"""Weighted count, means and centered cross-products, merged with Chan's formula.
+
+One pass of :class:`Gram` gives everything LinearRegression, Ridge, PCA and
+StandardScaler need: ``n``, ``mean(X)``, ``mean(y)``, ``Xcᵀ W Xc`` (or its diagonal)
+and ``Xcᵀ W yc``, accumulated in float64 and centered per chunk, so the result does
+not depend on how the rows were cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class GramState:
+    weight: Tensor  # () total sample weight
+    count: int  # rows seen
+    mean_x: Tensor  # (d,)
+    cxx: Tensor  # (d, d), or (d,) when diagonal
+    mean_y: Tensor | None = None  # (t,)
+    cxy: Tensor | None = None  # (d, t)
+
+
+class Gram:
+    """Reduction accumulating centered second moments of X (and with y).
+
+    Parameters
+    ----------
+    dtype : torch.dtype
+        Accumulator dtype (float64 except on devices without it).
+    diagonal : bool
+        Keep only per-feature variances (``cxx`` of shape ``(d,)``).
+    n_targets : int
+        Columns of y; 0 for no y.
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = Gram(torch.float64, n_targets=0)
+    >>> X = torch.arange(6.0, dtype=torch.float64).reshape(3, 2)
+    >>> s = g.update(g.init(2, torch.device("cpu")), X, None, None)
+    >>> s.mean_x.tolist(), (s.cxx / 2).tolist()
+    ([2.0, 3.0], [[4.0, 4.0], [4.0, 4.0]])
+    """
+
+    def __init__(self, dtype: torch.dtype, *, diagonal: bool = False, n_targets: int = 0):
+        self.dtype = dtype
+        self.diagonal = diagonal
+        self.n_targets = n_targets
+
+    def init(self, n_features: int, device: torch.device) -> GramState:
+        z = lambda *s: torch.zeros(*s, dtype=self.dtype, device=device)  # noqa: E731
+        t = self.n_targets
+        return GramState(
+            weight=z(()), count=0, mean_x=z(n_features),
+            cxx=z(n_features) if self.diagonal else z(n_features, n_features),
+            mean_y=z(t) if t else None, cxy=z(n_features, t) if t else None,
+        )
+
+    def bytes_per_row(self, n_features: int, itemsize: int) -> int:
+        return (2 * n_features + 2 * self.n_targets + 2) * 8
+
+    def chunk_state(self, X: Tensor, y: Tensor | None, w: Tensor | None) -> GramState:
+        """Moments of one chunk, centered on the chunk's own means."""
+        X = X.to(self.dtype)  # (r, d)
+        w = torch.ones(X.shape[0], dtype=self.dtype, device=X.device) if w is None else w.to(self.dtype)
+        W = w.sum()
+        safe = torch.where(W > 0, W, torch.ones_like(W))
+        mean_x = (w @ X) / safe  # (d,)
+        Xc = X - mean_x  # (r, d)
+        WXc = Xc * w[:, None]  # (r, d)
+        cxx = (WXc * Xc).sum(0) if self.diagonal else WXc.T @ Xc
+        mean_y = cxy = None
+        if self.n_targets:
+            y = y.to(self.dtype).reshape(X.shape[0], -1)  # (r, t)
+            mean_y = (w @ y) / safe
+            cxy = WXc.T @ (y - mean_y)  # (d, t)
+        return GramState(W, X.shape[0], mean_x, cxx, mean_y, cxy)
+
+    def update(self, state: GramState, X: Tensor, y: Tensor | None, w: Tensor | None) -> GramState:
+        return self.merge(state, self.chunk_state(X, y, w))
+
+    def merge(self, a: GramState, b: GramState) -> GramState:
+        W = a.weight + b.weight
+        if float(W) == 0.0:
+            return GramState(W, a.count + b.count, a.mean_x, a.cxx, a.mean_y, a.cxy)
+        fb = b.weight / W
+        dx = b.mean_x - a.mean_x  # (d,)
+        scale = a.weight * fb  # wa * wb / W
+        cxx = a.cxx + b.cxx + (dx * dx if self.diagonal else torch.outer(dx, dx)) * scale
+        mean_y = cxy = None
+        if self.n_targets:
+            dy = b.mean_y - a.mean_y
+            mean_y = a.mean_y + dy * fb
+            cxy = a.cxy + b.cxy + torch.outer(dx, dy) * scale
+        return GramState(W, a.count + b.count, a.mean_x + dx * fb, cxx, mean_y, cxy)

@@ -1,0 +1,63 @@
+"""Lloyd's k-means step as a reduction, and nearest-center assignment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .distances import row_norms_sq
+
+
+def nearest_center(X: Tensor, centers: Tensor, c_norms: Tensor) -> tuple[Tensor, Tensor]:
+    """Index of and squared distance to the nearest center.
+
+    X (r, d), centers (k, d), c_norms (k,) -> labels (r,) int64, sq_dist (r,).
+    """
+    scores = c_norms[None, :] - 2 * (X @ centers.T)  # (r, k): |c|² - 2 x·c
+    best, labels = scores.min(1)
+    return labels, (best + row_norms_sq(X)).clamp_min(0)
+
+
+@dataclass
+class LloydState:
+    sums: Tensor  # (k, d) weighted sum of the rows assigned to each center
+    weights: Tensor  # (k,) their total weight
+    inertia: Tensor  # () weighted sum of squared distances
+
+
+class LloydStep:
+    """One Lloyd iteration: assign rows to ``centers``, accumulate new sums.
+
+    Parameters
+    ----------
+    centers : Tensor of shape (k, d)
+        Current centers, in the data's dtype.
+    acc_dtype : torch.dtype
+        Accumulator dtype (float64 where the device has it).
+    """
+
+    def __init__(self, centers: Tensor, acc_dtype: torch.dtype):
+        self.centers = centers
+        self.c_norms = row_norms_sq(centers)
+        self.acc_dtype = acc_dtype
+
+    def init(self, n_features: int, device: torch.device) -> LloydState:
+        k = self.centers.shape[0]
+        z = lambda *s: torch.zeros(*s, dtype=self.acc_dtype, device=device)  # noqa: E731
+        return LloydState(z(k, n_features), z(k), z(()))
+
+    def bytes_per_row(self, n_features: int, itemsize: int) -> int:
+        k = self.centers.shape[0]
+        return 2 * k * itemsize + (n_features + 4) * 8 + n_features * itemsize
+
+    def update(self, state: LloydState, X: Tensor, y: Tensor | None, w: Tensor | None) -> LloydState:
+        labels, d2 = nearest_center(X, self.centers, self.c_norms)
+        w = torch.ones(X.shape[0], dtype=self.acc_dtype, device=X.device) if w is None else w.to(self.acc_dtype)
+        sums = torch.zeros_like(state.sums).index_add_(0, labels, X.to(self.acc_dtype) * w[:, None])
+        weights = torch.zeros_like(state.weights).index_add_(0, labels, w)
+        return self.merge(state, LloydState(sums, weights, (d2.to(self.acc_dtype) * w).sum()))
+
+    def merge(self, a: LloydState, b: LloydState) -> LloydState:
+        return LloydState(a.sums + b.sums, a.weights + b.weights, a.inertia + b.inertia)
