@@ -1,6 +1,7 @@
 """Plain functions on tensors and the reductions built from them. No NumPy, no files."""
 
 from ._reduction import Reduction
+from .covariance import CovarianceProduct
 from .distances import METRICS, exact_distances, pairwise_scores, prepare, row_norms_sq
 from .gram import Gram, GramState
 from .kmeans import LloydState, LloydStep, nearest_center
@@ -10,6 +11,7 @@ from .linalg import flip_signs, solve_normal_equations, top_eigh
 
 __all__ = [
     "METRICS",
+    "CovarianceProduct",
     "Gram",
     "GramState",
     "KNearest",

@@ -1,0 +1,5 @@
+"""Matrix decomposition."""
+
+from ._pca import PCA
+
+__all__ = ["PCA"]

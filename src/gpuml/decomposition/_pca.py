@@ -1,0 +1,260 @@
+"""PCA from passes over row chunks: exact (covariance eigh) or randomized (power iterations)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..base import GpumlEstimator, to_numpy
+from ..data import run_pass
+from ..device import accumulator_dtype
+from ..ops import CovarianceProduct, Gram, flip_signs, top_eigh
+
+#: Above this many features the exact solver's d x d covariance is avoided by "auto".
+EXACT_MAX_FEATURES = 2048
+
+
+class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Principal component analysis on any PyTorch device.
+
+    scikit-learn's :class:`sklearn.decomposition.PCA`. The exact solver
+    accumulates the centered covariance in float64 in one pass and takes its
+    eigendecomposition (scikit-learn's ``covariance_eigh``); the randomized solver
+    runs power iterations, each one pass computing ``XcᵀXc Q`` with O(d·l) memory.
+
+    Parameters
+    ----------
+    n_components : int, float or None, default=None
+        Components to keep: an int, a float in (0, 1) for the smallest number of
+        components explaining more than that fraction of variance, or None for
+        ``min(n_samples, n_features)``. ("mle" is not supported.)
+    copy : bool, default=True
+        Kept for compatibility: X is never modified.
+    whiten : bool, default=False
+        Scale the projections to unit variance.
+    svd_solver : {"auto", "full", "covariance_eigh", "randomized"}, default="auto"
+        "full" and "covariance_eigh" are the exact solver. "auto" uses it up to
+        ``EXACT_MAX_FEATURES`` features or when n_components is a float or None,
+        and the randomized one otherwise.
+    tol : float, default=0.0
+        Kept for compatibility (used by scikit-learn's "arpack" solver).
+    iterated_power : int or "auto", default="auto"
+        Power iterations of the randomized solver ("auto": 7 if
+        ``n_components < 0.1 * min(X.shape)``, else 4).
+    n_oversamples : int, default=10
+        Extra random directions of the randomized solver.
+    power_iteration_normalizer : {"auto", "QR", "LU", "none"}, default="auto"
+        Kept for compatibility: iterations are always QR-normalized.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the randomized solver.
+    device : str or torch.device, default=None
+        Where to compute; None follows ``gpuml.get_config()["device"]`` ("auto").
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+    explained_variance_ : ndarray of shape (n_components,)
+    explained_variance_ratio_ : ndarray of shape (n_components,)
+    singular_values_ : ndarray of shape (n_components,)
+    mean_ : ndarray of shape (n_features,)
+    n_components_ : int
+    n_samples_ : int
+    noise_variance_ : float
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuml.decomposition import PCA
+    >>> X = np.array([[-1.0, -1], [-2, -1], [-3, -2], [1, 1], [2, 1], [3, 2]])
+    >>> pca = PCA(n_components=2, device="cpu").fit(X)
+    >>> np.round(pca.explained_variance_ratio_, 4)
+    array([0.9924, 0.0076])
+    """
+
+    _parameter_constraints = {
+        "n_components": [
+            Interval(Integral, 0, None, closed="left"),
+            Interval(Real, 0, 1, closed="neither"),
+            None,
+        ],
+        "copy": ["boolean"],
+        "whiten": ["boolean"],
+        "svd_solver": [StrOptions({"auto", "full", "covariance_eigh", "randomized"})],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "iterated_power": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+        "n_oversamples": [Interval(Integral, 1, None, closed="left")],
+        "power_iteration_normalizer": [StrOptions({"auto", "QR", "LU", "none"})],
+        "random_state": ["random_state"],
+        "device": [None, str, torch.device],
+    }
+
+    def __init__(
+        self, n_components=None, *, copy=True, whiten=False, svd_solver="auto", tol=0.0,
+        iterated_power="auto", n_oversamples=10, power_iteration_normalizer="auto",
+        random_state=None, device=None,
+    ):
+        self.n_components = n_components
+        self.copy = copy
+        self.whiten = whiten
+        self.svd_solver = svd_solver
+        self.tol = tol
+        self.iterated_power = iterated_power
+        self.n_oversamples = n_oversamples
+        self.power_iteration_normalizer = power_iteration_normalizer
+        self.random_state = random_state
+        self.device = device
+
+    def _solver(self, n: int, d: int) -> str:
+        if self.svd_solver in ("full", "covariance_eigh"):
+            return "covariance_eigh"
+        if self.svd_solver == "randomized":
+            if not isinstance(self.n_components, Integral) or self.n_components < 1:
+                raise ValueError(
+                    f"n_components={self.n_components!r} must be an int >= 1 with svd_solver='randomized'"
+                )
+            return "randomized"
+        small = d <= EXACT_MAX_FEATURES or not isinstance(self.n_components, Integral)
+        return "covariance_eigh" if small or self.n_components >= 0.8 * min(n, d) else "randomized"
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model on X.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PCA
+        """
+        X, _ = self._validate(X, reset=True, ensure_min_samples=2)
+        n, d = X.shape
+        k_max = min(n, d)
+        if isinstance(self.n_components, Integral) and self.n_components > k_max:
+            raise ValueError(
+                f"n_components={self.n_components} must be between 0 and "
+                f"min(n_samples, n_features)={k_max} with svd_solver={self.svd_solver!r}"
+            )
+        device = self._device()
+        acc = accumulator_dtype(device)
+        solver = self._solver(n, d)
+        if solver == "covariance_eigh":
+            st = run_pass(self._source(X, device), Gram(acc), device)
+            mean = st.mean_x
+            ev, V = top_eigh(st.cxx / (n - 1))  # (d,), (d, d)
+            ev = ev.clamp_min(0)[:k_max]
+            V, total = V[:k_max], ev.sum()
+        else:
+            ev, V, total, mean = self._randomized(X, device, acc)
+        ev_np, V_np, total = to_numpy(ev), to_numpy(V), float(total)
+        k = self._n_kept(ev_np, total, k_max)
+        ratio = ev_np / total if total > 0 else np.zeros_like(ev_np)
+        np_dtype = X.dtype if isinstance(X, np.ndarray) else to_numpy(torch.empty(0, dtype=X.dtype)).dtype
+        self._reset_cache()
+        self.mean_ = to_numpy(mean).astype(np_dtype)
+        self.components_ = V_np[:k].astype(np_dtype)
+        self.explained_variance_ = ev_np[:k].astype(np_dtype)
+        self.explained_variance_ratio_ = ratio[:k].astype(np_dtype)
+        self.singular_values_ = np.sqrt(ev_np[:k] * (n - 1)).astype(np_dtype)
+        self.n_components_, self.n_samples_ = int(k), int(n)
+        rest = (total - ev_np[:k].sum()) / (k_max - k) if k < k_max else 0.0
+        self.noise_variance_ = float(max(rest, 0.0))
+        return self
+
+    def _n_kept(self, ev: np.ndarray, total: float, k_max: int) -> int:
+        if self.n_components is None:
+            return k_max
+        if isinstance(self.n_components, Integral):
+            return int(self.n_components)
+        cum = np.cumsum(ev) / total
+        return int(min(np.searchsorted(cum, self.n_components, side="right") + 1, k_max))
+
+    def _randomized(self, X, device, acc):
+        """Randomized subspace iteration on the covariance; every product is one pass."""
+        n, d = X.shape
+        k = self.n_components
+        src = self._source(X, device, resident=True)
+        st = run_pass(src, Gram(acc, diagonal=True), device)
+        mean, total = st.mean_x, st.cxx.sum() / (n - 1)
+        power = self.iterated_power
+        if power == "auto":
+            power = 7 if k < 0.1 * min(n, d) else 4
+        l = min(k + self.n_oversamples, d)
+        omega = check_random_state(self.random_state).standard_normal((d, l))
+        Q = torch.linalg.qr(torch.as_tensor(omega, dtype=acc, device=device))[0]  # (d, l)
+        for _ in range(power):
+            Q = torch.linalg.qr(run_pass(src, CovarianceProduct(Q, mean), device))[0]
+        Z = run_pass(src, CovarianceProduct(Q, mean), device) / (n - 1)  # (d, l) = C Q
+        lam, W = torch.linalg.eigh(Q.T @ Z)  # Rayleigh-Ritz on the subspace
+        lam, W = lam.flip(0)[:k].clamp_min(0), W.flip(1)[:, :k]
+        return lam, flip_signs((Q @ W).T), total, mean  # (k,), (k, d), (), (d,)
+
+    def _scaled_components(self, device, dtype):
+        comps = self._param("components_", device, dtype)  # (k, d)
+        if not self.whiten:
+            return comps, None
+        scale = self._param("explained_variance_", device, dtype).sqrt()
+        return comps, scale.clamp_min(torch.finfo(dtype).eps)
+
+    def transform(self, X):
+        """Project X on the principal components.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_new : ndarray or Tensor of shape (n_samples, n_components)
+        """
+        X = self._check_predict(X)
+        device = self._device()
+        dtype = self._dtype(X, device)
+        mean = self._param("mean_", device, dtype)
+        comps, scale = self._scaled_components(device, dtype)
+
+        def project(c):
+            out = (c - mean) @ comps.T  # (r, k)
+            return out if scale is None else out / scale
+
+        return self._map_rows(X, project, (2 * X.shape[1] + comps.shape[0]) * 8)
+
+    def inverse_transform(self, X):
+        """Map projections back to the original space.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_components)
+
+        Returns
+        -------
+        X_original : ndarray or Tensor of shape (n_samples, n_features)
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        device = self._device()
+        Xt = X if isinstance(X, torch.Tensor) else np.asarray(X, dtype=self.components_.dtype)
+        dtype = self._dtype(Xt, device)
+        mean = self._param("mean_", device, dtype)
+        comps, scale = self._scaled_components(device, dtype)
+
+        def back(c):
+            c = c if scale is None else c * scale
+            return c @ comps + mean  # (r, d)
+
+        return self._map_rows(Xt, back, (2 * self.n_features_in_ + comps.shape[0]) * 8)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
