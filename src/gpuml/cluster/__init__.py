@@ -1,0 +1,5 @@
+"""Clustering."""
+
+from ._kmeans import KMeans
+
+__all__ = ["KMeans"]

@@ -1,0 +1,295 @@
+"""KMeans (Lloyd): one pass over row chunks per iteration."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import GpumlEstimator, to_numpy
+from ..data import run_map, run_pass
+from ..device import accumulator_dtype
+from ..ops import Gram, LloydStep, nearest_center, row_norms_sq
+from ._init import kmeans_plusplus, random_rows
+
+
+class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+    """K-means clustering (Lloyd's algorithm) on any PyTorch device.
+
+    scikit-learn's :class:`sklearn.cluster.KMeans`. Each iteration is one pass
+    over row chunks: assign each row to its nearest center by a matrix product
+    (never the whole n x k distance matrix), accumulate per-center sums in float64.
+    Initialization draws from NumPy's RandomState as scikit-learn does.
+    An empty cluster is moved onto a row far from its center, as in scikit-learn.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    init : {"k-means++", "random"}, callable or array-like of shape (n_clusters, n_features), default="k-means++"
+    n_init : "auto" or int, default="auto"
+        Runs with different seeds; the best inertia wins. "auto": 1 for
+        "k-means++" or an array, 10 otherwise.
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Convergence when the squared center shift is at most ``tol`` times the
+        mean feature variance.
+    verbose : int, default=0
+    random_state : int, RandomState instance or None, default=None
+    copy_x : bool, default=True
+        Kept for compatibility: X is never modified.
+    algorithm : {"lloyd", "elkan"}, default="lloyd"
+        Both run Lloyd's algorithm (same result; Elkan's bounds do not pay on a GPU).
+    device : str or torch.device, default=None
+        Where to compute; None follows ``gpuml.get_config()["device"]`` ("auto").
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : ndarray of shape (n_samples,)
+    inertia_ : float
+    n_iter_ : int
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuml.cluster import KMeans
+    >>> X = np.array([[1.0, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> km = KMeans(n_clusters=2, random_state=0, device="cpu").fit(X)
+    >>> sorted(km.cluster_centers_.tolist())
+    [[1.0, 2.0], [10.0, 2.0]]
+    """
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"k-means++", "random"}), callable, "array-like"],
+        "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "copy_x": ["boolean"],
+        "algorithm": [StrOptions({"lloyd", "elkan"})],
+        "device": [None, str, torch.device],
+    }
+
+    def __init__(
+        self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4,
+        verbose=0, random_state=None, copy_x=True, algorithm="lloyd", device=None,
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+        self.device = device
+
+    def _n_init(self) -> int:
+        explicit = not isinstance(self.init, str) and not callable(self.init)
+        if explicit:
+            if self.n_init not in ("auto", 1):
+                warnings.warn(
+                    "Explicit initial center position passed: performing only one init in "
+                    f"{type(self).__name__} instead of n_init={self.n_init}.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return 1
+        if self.n_init == "auto":
+            return 1 if self.init == "k-means++" else 10
+        return self.n_init
+
+    def _initial_centers(self, src, w, rng, device, dtype):
+        k = self.n_clusters
+        if isinstance(self.init, str):
+            fn = kmeans_plusplus if self.init == "k-means++" else random_rows
+            return fn(src, k, w, rng, device, dtype)
+        if callable(self.init):
+            X = src.X if isinstance(src.X, torch.Tensor) else np.asarray(src.X)
+            centers = self.init(X, k, random_state=rng)
+        else:
+            centers = self.init
+        centers = torch.as_tensor(
+            centers.detach().cpu().numpy() if isinstance(centers, torch.Tensor) else np.asarray(centers)
+        ).to(device=device, dtype=dtype)
+        if centers.shape != (k, self.n_features_in_):
+            raise ValueError(
+                f"The shape of the initial centers {tuple(centers.shape)} does not match the number of "
+                f"clusters {k} and features {self.n_features_in_}."
+            )
+        return centers
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : KMeans
+        """
+        X, _ = self._validate(X, reset=True)
+        n = X.shape[0]
+        if n < self.n_clusters:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+        w = self._sample_weight(sample_weight, X)
+        device = self._device()
+        dtype, acc = self._dtype(X, device), accumulator_dtype(device)
+        src = self._source(X, device, w=w, resident=True)
+        w_dev = (torch.ones(n, dtype=acc, device=device) if w is None
+                 else torch.as_tensor(w).to(device=device, dtype=acc))
+        var = run_pass(src, Gram(acc, diagonal=True), device).cxx / n  # unweighted, as sklearn
+        tol = float(var.mean()) * self.tol
+        rng = check_random_state(self.random_state)
+        best = None
+        for _ in range(self._n_init()):
+            centers = self._initial_centers(src, w_dev, rng, device, dtype)
+            centers, n_iter = self._lloyd(src, centers, tol, device, acc)
+            labels, inertia = self._assign(src, centers, device, acc)
+            if best is None or inertia < best[2]:
+                best = (centers, labels, inertia, n_iter)
+        centers, labels, inertia, n_iter = best
+        distinct = int(torch.unique(labels).numel())
+        if distinct < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
+                f"({self.n_clusters}). Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._reset_cache()
+        self.cluster_centers_ = to_numpy(centers)
+        self.labels_ = to_numpy(labels).astype(np.int32)
+        self.inertia_ = float(inertia)
+        self.n_iter_ = int(n_iter)
+        return self
+
+    def _lloyd(self, src, centers, tol, device, acc):
+        """Iterate Lloyd steps until the squared center shift is at most ``tol``."""
+        for it in range(1, self.max_iter + 1):
+            st = run_pass(src, LloydStep(centers, acc), device)
+            sums, weights = st.sums, st.weights
+            if bool((weights == 0).any()):
+                sums, weights = self._relocate_empty(src, centers, sums, weights, device, acc)
+            new = sums / weights[:, None]
+            shift = float(((new - centers.to(acc)) ** 2).sum())
+            centers = new.to(centers.dtype)
+            if self.verbose:
+                print(f"Iteration {it}, inertia {float(st.inertia):.6g}, center shift {shift:.3g}")
+            if shift <= tol:
+                break
+        return centers, it
+
+    def _relocate_empty(self, src, centers, sums, weights, device, acc):
+        """Move each empty cluster onto one of the rows farthest from their centers,
+        as scikit-learn does (one extra pass, only when a cluster is empty)."""
+        empty = torch.nonzero(weights == 0).ravel()
+        labels, d2 = self._assign(src, centers, device, acc, per_row=True)
+        far = torch.topk(d2, int(empty.numel())).indices.cpu().numpy()
+        sums, weights = sums.clone(), weights.clone()
+        for j, i in zip(empty.tolist(), far.tolist()):
+            X_i, _, w_i = src.slice(i, i + 1, device)
+            x = X_i[0].to(acc)
+            w_i = torch.ones((), dtype=acc, device=device) if w_i is None else w_i[0].to(acc)
+            old = int(labels[i])
+            sums[old] -= w_i * x
+            weights[old] -= w_i
+            sums[j], weights[j] = w_i * x, w_i
+        return sums, weights
+
+    def _assign(self, src, centers, device, acc, per_row=False):
+        """Labels and weighted inertia for the given centers: one pass."""
+        c_norms = row_norms_sq(centers)
+
+        def fn(X, y, w):
+            labels, d2 = nearest_center(X, centers, c_norms)
+            d2 = d2.to(acc) if w is None or per_row else d2.to(acc) * w.to(acc)
+            return labels, d2
+
+        labels, d2 = run_map(src, fn, device, (2 * self.n_clusters + src.n_features + 4) * 8)
+        return (labels, d2) if per_row else (labels, d2.sum())
+
+    def predict(self, X):
+        """Index of the closest cluster center for each row.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,) (int32), or an int64 Tensor
+        """
+        X = self._check_predict(X)
+        device = self._device()
+        centers = self._param("cluster_centers_", device, self._dtype(X, device))
+        labels, _ = self._assign(self._source(X, device), centers, device, accumulator_dtype(device))
+        out = self._output(labels, X)
+        return out.astype(np.int32) if isinstance(out, np.ndarray) else out
+
+    def transform(self, X):
+        """Euclidean distance from each row to each cluster center.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_new : ndarray or Tensor of shape (n_samples, n_clusters)
+        """
+        X = self._check_predict(X)
+        device = self._device()
+        centers = self._param("cluster_centers_", device, self._dtype(X, device))
+        c_norms = row_norms_sq(centers)
+
+        def dist(c):
+            d2 = row_norms_sq(c)[:, None] + c_norms[None, :] - 2 * (c @ centers.T)  # (r, k)
+            return d2.clamp_min(0).sqrt()
+
+        return self._map_rows(X, dist, (3 * self.n_clusters + X.shape[1]) * 8)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the inertia of X on the fitted centers.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X, _ = self._validate(X, reset=False)
+        w = self._sample_weight(sample_weight, X)
+        device = self._device()
+        centers = self._param("cluster_centers_", device, self._dtype(X, device))
+        _, inertia = self._assign(self._source(X, device, w=w), centers, device, accumulator_dtype(device))
+        return -float(inertia)
