@@ -33,13 +33,13 @@ def pairwise_scores(Q: Tensor, X: Tensor, x_norms: Tensor | None, metric: str) -
     return x_norms[None, :] - 2 * prod
 
 
-def exact_distances(Q: Tensor, X: Tensor, idx: Tensor, metric: str) -> Tensor:
+def exact_distances(Q: Tensor, R: Tensor, metric: str) -> Tensor:
     """Distances from each query to its chosen rows, computed directly (no cancellation).
 
-    Q (q, d), X (n, d) prepared rows, idx (q, k) -> (q, k).
+    Q (q, d) and R (q, k, d), both prepared for the metric -> (q, k).
     """
-    diff = X[idx] - Q[:, None, :]  # (q, k, d)
     if metric == "cosine":
-        return (1 - (X[idx] * Q[:, None, :]).sum(-1)).clamp_min(0)
+        return (1 - (R * Q[:, None, :]).sum(-1)).clamp_min(0)
+    diff = R - Q[:, None, :]  # (q, k, d)
     sq = (diff * diff).sum(-1)  # (q, k)
     return sq if metric == "sqeuclidean" else sq.sqrt()

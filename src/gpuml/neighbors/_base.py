@@ -1,0 +1,182 @@
+"""Exact brute-force neighbors: for each query chunk, a pass over the indexed chunks."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from ..base import GpumlEstimator
+from ..data import ArraySource, run_map, run_pass
+from ..device import memory_budget
+from ..ops import KNearest, exact_distances, prepare
+
+#: Query rows handled together; bounds the (q, rows) score block with the planner.
+MAX_QUERY_CHUNK = 4096
+
+
+class NeighborsMixin(GpumlEstimator):
+    """Shared fit / kneighbors / kneighbors_graph of the neighbors estimators."""
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "algorithm": [StrOptions({"auto", "brute", "ball_tree", "kd_tree"})],
+        "leaf_size": [Interval(Integral, 1, None, closed="left")],
+        "p": [Interval(Real, 0, None, closed="right"), None],
+        "metric": [StrOptions({"minkowski", "euclidean", "l2", "sqeuclidean", "cosine"})],
+        "metric_params": [dict, None],
+        "n_jobs": [Integral, None],
+        "device": [None, str, torch.device],
+    }
+
+    def _effective_metric(self) -> str:
+        if self.metric_params:
+            raise ValueError("metric_params is not supported by gpuml's neighbors estimators.")
+        if self.metric == "minkowski":
+            if self.p != 2:
+                raise ValueError(
+                    f"gpuml supports metric='minkowski' only with p=2 (euclidean), got p={self.p}; "
+                    "use scikit-learn for other p."
+                )
+            return "euclidean"
+        return "euclidean" if self.metric == "l2" else self.metric
+
+    def _fit_index(self, X) -> None:
+        """Store the indexed rows (as given: NumPy, or a tensor left where it is)."""
+        self.effective_metric_ = self._effective_metric()
+        self.effective_metric_params_ = {}
+        self._fit_X = X
+        self.n_samples_fit_ = int(X.shape[0])
+        self._reset_cache()
+
+    def _index_source(self, device: torch.device, dtype: torch.dtype) -> ArraySource:
+        """The indexed rows as a source whose targets are the row ids, prepared for the
+        metric; kept on the device when they fit half the memory budget."""
+        cache = self.__dict__.setdefault("_dev_cache", {})
+        key = ("index", str(device), dtype)
+        if key not in cache:
+            X = self._fit_X
+            n = X.shape[0]
+            fits = n * X.shape[1] * torch.empty((), dtype=dtype).element_size() <= memory_budget(device) // 2
+            if fits or self.effective_metric_ == "cosine":
+                X = torch.as_tensor(X).to(device=device, dtype=dtype)
+                X = prepare(X, self.effective_metric_)
+            ids = torch.arange(n, device=device if isinstance(X, Tensor) else "cpu")
+            cache[key] = ArraySource(X, ids, dtype=dtype)
+        return cache[key]
+
+    def _query(self, X, k: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """(distances, indices), each (n_queries, k), ascending, ties by smaller index."""
+        dtype = self._dtype(X, device)
+        index = self._index_source(device, dtype)
+        metric = self.effective_metric_
+        d = index.n_features
+
+        def neighbors(Q, y, w):
+            Q = prepare(Q, metric)
+            top = run_pass(index, KNearest(Q, k, metric), device)
+            if isinstance(index.X, Tensor):
+                rows = index.X[top.index]  # (q, k, d)
+            else:
+                rows = torch.from_numpy(np.ascontiguousarray(index.X[top.index.cpu().numpy()]))
+                rows = prepare(rows.to(device=device, dtype=dtype).reshape(-1, d), metric).reshape(*top.index.shape, d)
+            dist = exact_distances(Q, rows, metric)  # (q, k)
+            order = torch.argsort(dist, dim=1, stable=True)  # exact distances may reorder near-ties
+            return dist.gather(1, order), top.index.gather(1, order)
+
+        # query chunk: its own rows and top-k state take at most 1/8 of the budget,
+        # leaving the rest to the inner pass's (q, rows) score blocks
+        budget = memory_budget(device)
+        q_rows = max(1, min(MAX_QUERY_CHUNK, budget // (8 * (d + 4 * k + k * d) * 8)))
+        return run_map(self._source(X, device), neighbors, device, max(1, budget // q_rows))
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """Find the K nearest neighbors of each query row.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_queries, n_features), default=None
+            Query rows; None means the indexed rows, each excluded from its own neighbors.
+        n_neighbors : int, default=None
+            Defaults to the constructor's ``n_neighbors``.
+        return_distance : bool, default=True
+
+        Returns
+        -------
+        neigh_dist : ndarray or Tensor of shape (n_queries, n_neighbors)
+            Only when ``return_distance=True``.
+        neigh_ind : ndarray or Tensor of shape (n_queries, n_neighbors)
+        """
+        check_is_fitted(self)
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if not isinstance(k, (Integral, np.integer)) or isinstance(k, bool) or k <= 0:
+            raise ValueError(f"Expected n_neighbors > 0. Got {k!r}")
+        k = int(k)
+        query_is_train = X is None
+        if query_is_train:
+            X = self._fit_X
+            if k >= self.n_samples_fit_:
+                raise ValueError(
+                    f"Expected n_neighbors < n_samples_fit, but n_neighbors = {k}, "
+                    f"n_samples_fit = {self.n_samples_fit_}, n_samples = {X.shape[0]}"
+                )
+            k += 1
+        else:
+            X, _ = self._validate(X, reset=False)
+            if k > self.n_samples_fit_:
+                raise ValueError(
+                    f"Expected n_neighbors <= n_samples_fit, but n_samples_fit = {self.n_samples_fit_}, "
+                    f"n_neighbors = {k}"
+                )
+        device = self._device()
+        dist, ind = self._query(X, k, device)
+        if query_is_train:
+            dist, ind = _drop_self(dist, ind)
+        if return_distance:
+            return self._output(dist, X), self._output(ind, X)
+        return self._output(ind, X)
+
+    def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
+        """Sparse graph of the K nearest neighbors of each query row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features), default=None
+        n_neighbors : int, default=None
+        mode : {"connectivity", "distance"}, default="connectivity"
+
+        Returns
+        -------
+        A : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
+        """
+        if mode not in ("connectivity", "distance"):
+            raise ValueError(f'Unsupported mode, must be one of "connectivity", or "distance" but got "{mode}" instead')
+        dist, ind = self.kneighbors(X, n_neighbors, return_distance=True)
+        dist, ind = np.asarray(torch.as_tensor(dist).cpu()), np.asarray(torch.as_tensor(ind).cpu())
+        n_q, k = ind.shape
+        data = np.ones(n_q * k) if mode == "connectivity" else dist.ravel()
+        return sp.csr_matrix((data, ind.ravel(), np.arange(0, n_q * k + 1, k)), shape=(n_q, self.n_samples_fit_))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.pairwise = False
+        return tags
+
+
+def _drop_self(dist: Tensor, ind: Tensor) -> tuple[Tensor, Tensor]:
+    """Remove each training row from its own neighbor list (k+1 -> k columns).
+
+    Where duplicates push the row itself out of the list, the first column (a
+    duplicate at distance 0) is dropped instead, as scikit-learn does.
+    """
+    n, k1 = ind.shape
+    own = ind == torch.arange(n, device=ind.device)[:, None]  # (n, k+1)
+    missing = ~own.any(1)
+    own[missing, 0] = True
+    keep = ~own
+    return dist[keep].reshape(n, k1 - 1), ind[keep].reshape(n, k1 - 1)
