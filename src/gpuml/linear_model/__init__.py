@@ -1,5 +1,6 @@
 """Linear models."""
 
 from ._linear import LinearRegression, Ridge
+from ._logistic import LogisticRegression
 
-__all__ = ["LinearRegression", "Ridge"]
+__all__ = ["LinearRegression", "LogisticRegression", "Ridge"]

@@ -7,6 +7,7 @@ from .gram import Gram, GramState
 from .kmeans import LloydState, LloydStep, nearest_center
 from .knn import KNearest, TopK, merge_topk
 from .lbfgs import minimize_lbfgs
+from .logistic import LogisticLoss, LossGrad
 from .linalg import flip_signs, solve_normal_equations, top_eigh
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "KNearest",
     "LloydState",
     "LloydStep",
+    "LogisticLoss",
+    "LossGrad",
     "Reduction",
     "TopK",
     "exact_distances",

@@ -1,0 +1,293 @@
+"""LogisticRegression: L-BFGS whose loss and gradient are one pass over row chunks."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from ..base import GpumlEstimator, to_numpy
+from ..data import run_pass
+from ..device import accumulator_dtype
+from ..ops import LogisticLoss, minimize_lbfgs
+
+
+class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
+    """Logistic regression (binary and multinomial, L2 or no penalty) on any PyTorch device.
+
+    scikit-learn's :class:`sklearn.linear_model.LogisticRegression` with its
+    "lbfgs" solver: it minimizes the same objective,
+    ``mean_s(loss) + ||W||² / (2 C Σs)`` (sample weights s include class weights),
+    by full-batch L-BFGS in float64 whose loss and gradient are one pass over row
+    chunks. Two classes fit one coefficient row; more fit the multinomial model.
+
+    Parameters
+    ----------
+    penalty : {"l2", None}, default="deprecated"
+        As in scikit-learn 1.8+: leave it and use ``C=np.inf`` for no penalty.
+    C : float, default=1.0
+        Inverse regularization strength; ``np.inf`` means no penalty.
+    l1_ratio : float, default=0.0
+        Only 0 (pure L2) is supported.
+    dual : bool, default=False
+        Only False is supported.
+    tol : float, default=1e-4
+        Stop when the largest gradient entry is at most ``tol``.
+    fit_intercept : bool, default=True
+    intercept_scaling : float, default=1
+        Kept for compatibility (used by scikit-learn's liblinear only).
+    class_weight : dict or "balanced", default=None
+    random_state : int, RandomState instance or None, default=None
+        Kept for compatibility (the solver is deterministic).
+    solver : {"lbfgs"}, default="lbfgs"
+    max_iter : int, default=100
+    verbose : int, default=0
+    warm_start : bool, default=False
+        Start from the previous fit's coefficients.
+    n_jobs : int, default=None
+        Kept for compatibility; parallelism comes from the device.
+    device : str or torch.device, default=None
+        Where to compute; None follows ``gpuml.get_config()["device"]`` ("auto").
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    n_iter_ : ndarray of shape (1,)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from gpuml.linear_model import LogisticRegression
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=500, device="cpu").fit(X, y)
+    >>> clf.predict(X[:2]), round(clf.score(X, y), 2)
+    (array([0, 0]), 0.97)
+    """
+
+    _parameter_constraints = {
+        "penalty": [StrOptions({"l2"}), None, Hidden(StrOptions({"deprecated"}))],
+        "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
+        "dual": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "random_state": ["random_state"],
+        "solver": [StrOptions({"lbfgs"})],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "n_jobs": [None, Integral],
+        "device": [None, str, torch.device],
+    }
+
+    def __init__(
+        self, penalty="deprecated", *, C=1.0, l1_ratio=0.0, dual=False, tol=1e-4, fit_intercept=True,
+        intercept_scaling=1, class_weight=None, random_state=None, solver="lbfgs", max_iter=100,
+        verbose=0, warm_start=False, n_jobs=None, device=None,
+    ):
+        self.penalty = penalty
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.dual = dual
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.solver = solver
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+        self.device = device
+
+    def _inverse_strength(self) -> float:
+        if self.l1_ratio not in (0, 0.0, None):
+            raise ValueError(
+                f"l1_ratio={self.l1_ratio}: gpuml's LogisticRegression supports only the L2 penalty "
+                "(l1_ratio=0); use scikit-learn's saga solver for L1 or elastic-net."
+            )
+        if self.dual:
+            raise ValueError("dual=True is not supported (it is liblinear's formulation); use dual=False.")
+        return np.inf if self.penalty is None else float(self.C)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by L-BFGS.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : array-like or Tensor of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LogisticRegression
+        """
+        C = self._inverse_strength()
+        X, y = self._validate(X, y, reset=True)
+        w = self._sample_weight(sample_weight, X)
+        if isinstance(y, Tensor):
+            classes, codes = torch.unique(y, return_inverse=True)
+            classes = to_numpy(classes)
+        else:
+            check_classification_targets(y)
+            classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {classes[0]!r}"
+            )
+        device = self._device()
+        acc = accumulator_dtype(device)
+        codes = torch.as_tensor(codes, device=device)
+        w = self._class_weighted(w, codes, classes, device, acc)
+        n, d = X.shape
+        K = 1 if len(classes) == 2 else len(classes)
+        src = self._source(X, device, y=codes, w=w, resident=True)
+        sw_sum = float(n if w is None else w.sum())
+        l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
+        p = d + int(self.fit_intercept)
+
+        def unpack(theta: Tensor) -> tuple[Tensor, Tensor]:
+            T = theta.reshape(K, p)
+            b = T[:, d] if self.fit_intercept else torch.zeros(K, dtype=acc, device=device)
+            return T[:, :d], b
+
+        def loss_and_grad(theta: Tensor) -> tuple[Tensor, Tensor]:
+            W, b = unpack(theta)
+            st = run_pass(src, LogisticLoss(W, b), device)
+            loss = st.loss / sw_sum + 0.5 * l2 * (W * W).sum()
+            gW = st.grad_W / sw_sum + l2 * W
+            grad = torch.cat([gW, st.grad_b[:, None] / sw_sum], 1) if self.fit_intercept else gW
+            return loss, grad.reshape(-1)
+
+        theta0 = torch.zeros(K * p, dtype=acc, device=device)
+        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (K, d):
+            start = np.hstack([self.coef_, self.intercept_[:, None]]) if self.fit_intercept else self.coef_
+            theta0 = torch.as_tensor(start, dtype=acc, device=device).reshape(-1)
+        if self.max_iter == 0:
+            theta, n_iter, converged = theta0, 0, True
+        else:
+            theta, n_iter, converged = minimize_lbfgs(loss_and_grad, theta0, max_iter=self.max_iter, gtol=self.tol)
+        if not converged:
+            warnings.warn(
+                f"lbfgs failed to converge after {n_iter} iteration(s): the largest gradient entry is "
+                f"above tol={self.tol}. Increase the number of iterations (max_iter) or scale the data.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        W, b = unpack(theta)
+        np_dtype = X.dtype if isinstance(X, np.ndarray) else to_numpy(torch.empty(0, dtype=X.dtype)).dtype
+        self._reset_cache()
+        self.classes_ = classes
+        self.coef_ = to_numpy(W).astype(np_dtype)
+        self.intercept_ = to_numpy(b).astype(np_dtype)
+        self.n_iter_ = np.array([n_iter], dtype=np.int32)
+        return self
+
+    def _class_weighted(self, w, codes: Tensor, classes: np.ndarray, device, acc):
+        """Sample weights times class weights (None when both are trivial)."""
+        if self.class_weight is None:
+            return w
+        y_np = to_numpy(codes)
+        cw = compute_class_weight(self.class_weight, classes=np.arange(len(classes)), y=y_np) \
+            if self.class_weight == "balanced" else np.array([self.class_weight.get(c, 1.0) for c in classes])
+        per_row = torch.as_tensor(cw, dtype=acc, device=device)[codes]
+        return per_row if w is None else torch.as_tensor(w).to(device=device, dtype=acc) * per_row
+
+    def decision_function(self, X):
+        """Signed distance to the decision boundary (the logits).
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray or Tensor of shape (n_samples,) for two classes, else (n_samples, n_classes)
+        """
+        X = self._check_predict(X)
+        device = self._device()
+        dtype = self._dtype(X, device)
+        W, b = self._param("coef_", device, dtype), self._param("intercept_", device, dtype)
+        binary = W.shape[0] == 1
+
+        def logits(c):
+            z = c @ W.T + b  # (r, K)
+            return z[:, 0] if binary else z
+
+        return self._map_rows(X, logits, (X.shape[1] + 2 * W.shape[0]) * 8)
+
+    def predict_proba(self, X):
+        """Class probabilities (sigmoid for two classes, softmax otherwise).
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray or Tensor of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        z = torch.as_tensor(self.decision_function(X))
+        if z.ndim == 1:
+            p1 = torch.sigmoid(z)
+            proba = torch.stack([1 - p1, p1], 1)
+        else:
+            proba = torch.softmax(z, 1)
+        return proba if isinstance(X, Tensor) else proba.numpy()
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray or Tensor of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        z = torch.as_tensor(self.decision_function(X))
+        if z.ndim == 1:
+            logp = torch.stack([torch.nn.functional.logsigmoid(-z), torch.nn.functional.logsigmoid(z)], 1)
+        else:
+            logp = torch.log_softmax(z, 1)
+        return logp if isinstance(X, Tensor) else logp.numpy()
+
+    def predict(self, X):
+        """Predict the class of each row.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,), or a Tensor on X's device for numeric classes
+        """
+        check_is_fitted(self)
+        z = torch.as_tensor(self.decision_function(X))
+        idx = (z > 0).long() if z.ndim == 1 else z.argmax(1)
+        out = self.classes_[idx.cpu().numpy()]
+        if isinstance(X, Tensor) and out.dtype.kind in "biuf":
+            return torch.as_tensor(out, device=X.device)
+        return out
