@@ -5,6 +5,7 @@ from ._resolve import (
     accelerator,
     accumulator_dtype,
     compute_context,
+    explain_device,
     resolve_device,
     supports_float64,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "accelerator",
     "accumulator_dtype",
     "compute_context",
+    "explain_device",
     "free_bytes",
     "memory_budget",
     "resolve_device",

@@ -81,6 +81,28 @@ def resolve_device(spec: Any = "auto", *, check_available: bool = True) -> torch
     return dev
 
 
+def explain_device(spec: Any = None) -> tuple[torch.device, str]:
+    """The device a spec resolves to, and why, in one plain sentence.
+
+    Examples
+    --------
+    >>> explain_device("cpu")[1]
+    "cpu: asked for explicitly (device='cpu')"
+    """
+    from .._config import get_config
+
+    given = get_config()["device"] if spec is None else spec
+    dev = resolve_device(given)
+    if not (isinstance(given, str) and given == "auto"):
+        return dev, f"{dev}: asked for explicitly (device={str(given)!r})"
+    if dev.type != "cpu":
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+        return dev, f"{dev}: device='auto' and PyTorch sees {name}"
+    build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else (
+        f"ROCm {torch.version.hip} build" if getattr(torch.version, "hip", None) else "CPU-only build")
+    return dev, f"cpu: device='auto' and PyTorch (torch {torch.__version__}, {build}) sees no accelerator"
+
+
 def supports_float64(device: torch.device) -> bool:
     """Whether the device computes in float64 (Apple's MPS does not)."""
     return device.type != "mps"

@@ -65,18 +65,21 @@ class Gram:
 
     def chunk_state(self, X: Tensor, y: Tensor | None, w: Tensor | None) -> GramState:
         """Moments of one chunk, centered on the chunk's own means."""
-        X = X.to(self.dtype)  # (r, d)
-        w = torch.ones(X.shape[0], dtype=self.dtype, device=X.device) if w is None else w.to(self.dtype)
-        W = w.sum()
-        safe = torch.where(W > 0, W, torch.ones_like(W))
-        mean_x = (w @ X) / safe  # (d,)
-        Xc = X - mean_x  # (r, d)
-        WXc = Xc * w[:, None]  # (r, d)
+        Xa = X.to(self.dtype)  # (r, d); a copy unless X is already in the accumulator dtype
+        if w is None:
+            W = torch.tensor(float(X.shape[0]), dtype=self.dtype, device=X.device)
+            mean_x = Xa.mean(0)  # (d,)
+        else:
+            w = w.to(self.dtype)
+            W = w.sum()
+            mean_x = (w @ Xa) / torch.where(W > 0, W, torch.ones_like(W))
+        Xc = Xa - mean_x if Xa is X else Xa.sub_(mean_x)  # never modify the caller's X
+        WXc = Xc if w is None else Xc * w[:, None]  # (r, d)
         cxx = (WXc * Xc).sum(0) if self.diagonal else WXc.T @ Xc
         mean_y = cxy = None
         if self.n_targets:
             y = y.to(self.dtype).reshape(X.shape[0], -1)  # (r, t)
-            mean_y = (w @ y) / safe
+            mean_y = y.mean(0) if w is None else (w @ y) / torch.where(W > 0, W, torch.ones_like(W))
             cxy = WXc.T @ (y - mean_y)  # (d, t)
         return GramState(W, X.shape[0], mean_x, cxx, mean_y, cxy)
 

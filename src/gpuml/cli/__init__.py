@@ -1,0 +1,1 @@
+"""The `gpuml` command line."""
