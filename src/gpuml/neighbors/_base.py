@@ -48,6 +48,7 @@ class NeighborsMixin(GpumlEstimator):
 
     def _fit_index(self, X) -> None:
         """Store the indexed rows (as given: NumPy, or a tensor left where it is)."""
+        self._device()  # an unknown or absent device is an error at fit, not at query time
         self.effective_metric_ = self._effective_metric()
         self.effective_metric_params_ = {}
         self._fit_X = X
@@ -86,8 +87,11 @@ class NeighborsMixin(GpumlEstimator):
                 rows = torch.from_numpy(np.ascontiguousarray(index.X[top.index.cpu().numpy()]))
                 rows = prepare(rows.to(device=device, dtype=dtype).reshape(-1, d), metric).reshape(*top.index.shape, d)
             dist = exact_distances(Q, rows, metric)  # (q, k)
-            order = torch.argsort(dist, dim=1, stable=True)  # exact distances may reorder near-ties
-            return dist.gather(1, order), top.index.gather(1, order)
+            # exact distances may reorder near-ties; equal ones go by smaller row id
+            by_id = torch.argsort(top.index, dim=1)
+            dist, ids = dist.gather(1, by_id), top.index.gather(1, by_id)
+            order = torch.argsort(dist, dim=1, stable=True)
+            return dist.gather(1, order), ids.gather(1, order)
 
         # query chunk: its own rows and top-k state take at most 1/8 of the budget,
         # leaving the rest to the inner pass's (q, rows) score blocks

@@ -159,7 +159,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
             labels = y[:, j][ind]  # (q, k)
             p = torch.zeros(ind.shape[0], len(cls), dtype=w.dtype, device=device).scatter_add_(1, labels, w)
             norm = p.sum(1, keepdim=True)
-            probas.append(p / torch.where(norm == 0, torch.ones_like(norm), norm))
+            probas.append((p / torch.where(norm == 0, torch.ones_like(norm), norm)).to(self._dtype(X, device)))
         return probas, X
 
     def predict(self, X):
@@ -247,5 +247,4 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
         neigh = y[ind]  # (q, k) or (q, k, t)
         wk = w if neigh.ndim == 2 else w[:, :, None]
         pred = (neigh * wk).sum(1) / wk.sum(1)
-        out_dtype = self._y.dtype if isinstance(self._y, Tensor) else torch.from_numpy(np.asarray(self._y)).dtype
-        return self._output(pred.to(out_dtype if out_dtype.is_floating_point else w.dtype), X)
+        return self._output(pred.to(self._dtype(X, w.device)), X)  # in X's precision

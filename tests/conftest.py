@@ -1,0 +1,53 @@
+"""Device and dtype fixtures: every numeric test runs on each device present.
+
+``cpu`` always; ``cuda`` and ``mps`` are skipped, with the reason, when absent.
+float64 tests on MPS are skipped (the device has no float64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import gpuml
+
+
+def _has(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    return True
+
+
+DEVICES = [
+    pytest.param(kind, marks=pytest.mark.skipif(not _has(kind), reason=f"no {kind} device visible to PyTorch"))
+    for kind in ("cpu", "cuda", "mps")
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    """Each device present: "cpu", "cuda", "mps"."""
+    return request.param
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request, device):
+    """float32 and float64 (float64 skipped on MPS, which lacks it)."""
+    if device == "mps" and request.param is np.float64:
+        pytest.skip("MPS has no float64")
+    return request.param
+
+
+def tol(dtype, f32: float, f64: float) -> float:
+    """The tolerance for the data's precision."""
+    return f32 if dtype == np.float32 else f64
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config():
+    """Every test starts from the default settings."""
+    with gpuml.config_context(device="auto", allow_tf32=False, memory_limit=None):
+        yield

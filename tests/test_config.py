@@ -1,0 +1,90 @@
+"""Settings: set_config, get_config, config_context."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+import gpuml
+from gpuml._config import parse_bytes
+from gpuml.device import explain_device, resolve_device
+
+
+def test_defaults():
+    cfg = gpuml.get_config()
+    assert cfg == {"device": "auto", "allow_tf32": False, "memory_limit": None}
+
+
+def test_context_restores_and_set_config_persists():
+    with gpuml.config_context(device="cpu", memory_limit="2MiB", allow_tf32=True):
+        assert gpuml.get_config() == {"device": "cpu", "allow_tf32": True, "memory_limit": 2 * 2**20}
+    assert gpuml.get_config()["device"] == "auto"
+    gpuml.set_config(memory_limit="1GB")
+    try:
+        assert gpuml.get_config()["memory_limit"] == 10**9
+        gpuml.set_config(device="cpu")  # memory_limit left as it was
+        assert gpuml.get_config()["memory_limit"] == 10**9
+    finally:
+        gpuml.set_config(device="auto", memory_limit=None)
+
+
+def test_context_is_per_thread():
+    seen = {}
+
+    def other():
+        seen["device"] = gpuml.get_config()["device"]
+
+    with gpuml.config_context(device="cpu"):
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+    assert seen["device"] == "auto"
+
+
+@pytest.mark.parametrize(
+    "value,expected", [(1024, 1024), ("512MB", 512 * 10**6), ("1.5GiB", int(1.5 * 2**30)), ("64kb", 64000)]
+)
+def test_parse_bytes(value, expected):
+    assert parse_bytes(value) == expected
+
+
+@pytest.mark.parametrize("bad", ["lots", "-5MB", 0, -1, True, "12XB"])
+def test_bad_memory_limit(bad):
+    with pytest.raises(ValueError, match="memory_limit"):
+        gpuml.set_config(memory_limit=bad)
+
+
+def test_bad_settings():
+    with pytest.raises(TypeError, match="colour"):
+        gpuml.set_config(colour="blue")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="Unknown gpuml setting"):
+        with gpuml.config_context(nope=1):
+            pass
+    with pytest.raises(ValueError, match="device"):
+        gpuml.set_config(device="gpu-please")
+    with pytest.raises(ValueError, match="allow_tf32"):
+        gpuml.set_config(allow_tf32="yes")
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    with gpuml.config_context(device="cpu"):
+        assert resolve_device(None) == torch.device("cpu")
+    auto = resolve_device("auto")
+    assert auto.type == ("cuda" if torch.cuda.is_available() else auto.type)
+    dev, why = explain_device("auto")
+    assert why.startswith(f"{dev}: device='auto'")
+
+
+def test_estimator_device_none_follows_the_global_setting():
+    from gpuml.preprocessing import StandardScaler
+
+    est = StandardScaler()
+    with gpuml.config_context(device="cpu"):
+        assert est._device() == torch.device("cpu")
+    with gpuml.config_context(device="cuda:7"):
+        with pytest.raises(ValueError):
+            est.fit([[1.0], [2.0]])
