@@ -15,7 +15,8 @@ import torch
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from torch import Tensor
 
-from .data import ArraySource, run_map
+from .data import ArraySource, Source, as_source, run_map
+from .data import resident as _resident
 from .device import memory_budget, resolve_device, supports_float64
 
 _TORCH_FLOATS = (torch.float32, torch.float64)
@@ -92,7 +93,23 @@ class GpumlEstimator:
         multi_output: bool = False,
         ensure_min_samples: int = 1,
     ) -> tuple[Any, Any]:
-        """Validate X (and y unless it is "no_validation"). Tensors stay tensors; the rest becomes float NumPy."""
+        """Validate X (and y unless it is "no_validation").
+
+        Tensors stay tensors; sources and memmaps are checked chunk by chunk as they are
+        read (their number of features now); the rest becomes float NumPy.
+        """
+        if isinstance(X, np.memmap) and X.ndim == 2 and X.dtype.kind in "biuf":
+            has_y = not (isinstance(y, str) and y == "no_validation") and y is not None
+            X = ArraySource(X, np.asarray(y) if has_y else None, validate=True)
+            y = None if has_y else y
+        if isinstance(X, Source):
+            self._check_source(X, reset=reset)
+            given_y = not (isinstance(y, str) and y == "no_validation")
+            if given_y and y is not None:
+                raise ValueError("y comes from the source: create the source with target=... instead")
+            if given_y and X.y_ndim == 0:
+                raise ValueError(f"{_name(self)} requires y: create the source with target=...")
+            return X, None
         if isinstance(X, Tensor):
             X = _check_tensor(self, X, reset=reset, ensure_min_samples=ensure_min_samples)
             if y is None:
@@ -111,10 +128,32 @@ class GpumlEstimator:
             y = y.detach().cpu().numpy()
         return validate_data(self, X, y, multi_output=multi_output, y_numeric=y_numeric, **kw)
 
+    def _check_source(self, X: Source, *, reset: bool) -> None:
+        if reset:
+            self.n_features_in_ = int(X.n_features)
+            if X.feature_names:
+                self.feature_names_in_ = np.asarray(X.feature_names, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return
+        if X.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.n_features} features, but {_name(self)} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and X.feature_names and list(names) != list(X.feature_names):
+            raise ValueError(
+                f"The feature names should match those that were passed during fit: "
+                f"fitted on {list(names)}, got {list(X.feature_names)}"
+            )
+
     def _sample_weight(self, sample_weight: Any, X: Any) -> Any:
         """Validated sample weights (None stays None), as NumPy or as a tensor beside X."""
         if sample_weight is None:
             return None
+        if isinstance(X, Source):
+            raise ValueError("sample weights of a source come from the source itself, not sample_weight=")
         if isinstance(X, Tensor):
             w = sample_weight if isinstance(sample_weight, Tensor) else torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
             w = w.to(device=X.device, dtype=X.dtype)
@@ -136,7 +175,7 @@ class GpumlEstimator:
 
     def _dtype(self, X: Any, device: torch.device) -> torch.dtype:
         """The compute dtype: X's own float dtype; float64 on MPS is an error, not a downcast."""
-        dtype = X.dtype if isinstance(X, Tensor) else torch.from_numpy(np.empty(0, X.dtype)).dtype
+        dtype = X.dtype if isinstance(X, Tensor) else torch.from_numpy(np.empty(0, np.dtype(X.dtype))).dtype
         if dtype == torch.float64 and not supports_float64(device):
             raise TypeError(
                 f"{device.type} has no float64; pass float32 data (X.astype(np.float32)) "
@@ -144,11 +183,12 @@ class GpumlEstimator:
             )
         return dtype
 
-    def _source(self, X: Any, device: torch.device, y: Any = None, w: Any = None, *, resident: bool = False) -> ArraySource:
-        """X (and y, w) as a chunk source in the compute dtype; ``resident`` copies it to
-        the device once when it fits the memory budget (for multi-pass algorithms)."""
-        src = ArraySource(X, y, w, dtype=self._dtype(X, device))
-        return src.resident(device, memory_budget(device) // 2) if resident else src
+    def _source(self, X: Any, device: torch.device, y: Any = None, w: Any = None, *, resident: bool = False) -> Source:
+        """X (and y, w) as a chunk source; ``resident`` reads it into device memory once
+        when it fits half the memory budget (for multi-pass algorithms)."""
+        self._dtype(X, device)  # float64 on a device without it is an error
+        src = as_source(X, y, w)
+        return _resident(src, device, memory_budget(device) // 2) if resident else src
 
     def _param(self, name: str, device: torch.device, dtype: torch.dtype) -> Tensor:
         """A fitted NumPy attribute as a tensor on ``device``, cached until the next fit."""
@@ -172,7 +212,8 @@ class GpumlEstimator:
         """Apply ``fn(X_chunk) -> Tensor`` over X's row chunks on the estimator's device;
         the result comes back in X's type (NumPy, or a tensor on X's device)."""
         device = self._device()
-        out = run_map(self._source(X, device), lambda Xc, y, w: fn(Xc), device, bytes_per_row)
+        to_host = not isinstance(X, Tensor)
+        out = run_map(self._source(X, device), lambda Xc, y, w: fn(Xc), device, bytes_per_row, to_host=to_host)
         return self._output(out, X)
 
     def _check_predict(self, X: Any) -> Any:
@@ -189,3 +230,10 @@ class GpumlEstimator:
 def to_numpy(t: Tensor) -> np.ndarray:
     """A fitted attribute from the device as a NumPy array."""
     return t.detach().cpu().numpy()
+
+
+def numpy_dtype(X: Any) -> np.dtype:
+    """X's dtype as a NumPy dtype (X: an array, a tensor or a source)."""
+    if isinstance(X, Tensor):
+        return torch.empty(0, dtype=X.dtype).numpy().dtype
+    return np.dtype(X.dtype)

@@ -20,10 +20,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import GpumlEstimator, to_numpy
-from ..data import run_map, run_pass
+from ..data import ArraySource, run_map, run_pass, take_rows
 from ..device import accumulator_dtype
 from ..ops import Gram, LloydStep, nearest_center, row_norms_sq
 from ._init import kmeans_plusplus, random_rows
+
+
+#: Rows k-means++ draws from when the data is not on the device (at least 100 per cluster).
+INIT_SAMPLE = 50_000
 
 
 class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
@@ -116,6 +120,16 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return 1 if self.init == "k-means++" else 10
         return self.n_init
 
+    def _init_rows(self, src, n: int, rng, device) -> ArraySource:
+        """The rows initialization draws from: all of them when they are on the device,
+        else a uniform sample of ``INIT_SAMPLE`` rows (k-means++ on a sample, documented)."""
+        if getattr(src, "on_device", None) == device:
+            return src
+        m = min(n, max(INIT_SAMPLE, 100 * self.n_clusters))
+        ids = np.arange(n) if m == n else np.sort(rng.choice(n, size=m, replace=False))
+        c = take_rows(src, ids, device)
+        return ArraySource(c.X, None, c.w)
+
     def _initial_centers(self, src, w, rng, device, dtype):
         k = self.n_clusters
         if isinstance(self.init, str):
@@ -152,21 +166,22 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self : KMeans
         """
         X, _ = self._validate(X, reset=True)
-        n = X.shape[0]
-        if n < self.n_clusters:
-            raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
         w = self._sample_weight(sample_weight, X)
         device = self._device()
         dtype, acc = self._dtype(X, device), accumulator_dtype(device)
         src = self._source(X, device, w=w, resident=True)
-        w_dev = (torch.ones(n, dtype=acc, device=device) if w is None
-                 else torch.as_tensor(w).to(device=device, dtype=acc))
-        var = run_pass(src, Gram(acc, diagonal=True), device).cxx / n  # unweighted, as sklearn
-        tol = float(var.mean()) * self.tol
+        moments = run_pass(src, Gram(acc, diagonal=True, weighted=False), device)  # unweighted, as sklearn
+        n = moments.count
+        if n < self.n_clusters:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+        tol = float((moments.cxx / n).mean()) * self.tol
         rng = check_random_state(self.random_state)
+        init_src = self._init_rows(src, n, rng, device)
+        w_init = (torch.ones(init_src.n_rows, dtype=acc, device=device) if init_src.w is None
+                  else init_src.w.to(device=device, dtype=acc))
         best = None
         for _ in range(self._n_init()):
-            centers = self._initial_centers(src, w_dev, rng, device, dtype)
+            centers = self._initial_centers(init_src, w_init, rng, device, dtype)
             centers, n_iter = self._lloyd(src, centers, tol, device, acc)
             labels, inertia = self._assign(src, centers, device, acc)
             if best is None or inertia < best[2]:
@@ -209,11 +224,12 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         empty = torch.nonzero(weights == 0).ravel()
         labels, d2 = self._assign(src, centers, device, acc, per_row=True)
         far = torch.topk(d2, int(empty.numel())).indices.cpu().numpy()
+        order = np.argsort(far)
+        rows = take_rows(src, far[order], device)
         sums, weights = sums.clone(), weights.clone()
-        for j, i in zip(empty.tolist(), far.tolist()):
-            X_i, _, w_i = src.slice(i, i + 1, device)
-            x = X_i[0].to(acc)
-            w_i = torch.ones((), dtype=acc, device=device) if w_i is None else w_i[0].to(acc)
+        for j, i, pos in zip(empty.tolist(), far.tolist(), np.argsort(order).tolist()):
+            x = rows.X[pos].to(acc)
+            w_i = torch.ones((), dtype=acc, device=device) if rows.w is None else rows.w[pos].to(acc)
             old = int(labels[i])
             sums[old] -= w_i * x
             weights[old] -= w_i

@@ -1,6 +1,36 @@
 """How data reaches the device: sources of row chunks and the passes over them."""
 
-from ._pass import DeviceMemoryError, plan_rows, run_map, run_pass
-from ._source import ArraySource
+from ._gather import WithTargets, read_targets, resident, take_rows
+from ._pass import DeviceMemoryError, plan_rows, report_progress, run_map, run_pass
+from ._sources import (
+    ArraySource,
+    Chunk,
+    CsvSource,
+    IterableSource,
+    NpyShardsSource,
+    NpySource,
+    ParquetSource,
+    Source,
+    as_source,
+)
 
-__all__ = ["ArraySource", "DeviceMemoryError", "plan_rows", "run_map", "run_pass"]
+__all__ = [
+    "ArraySource",
+    "Chunk",
+    "CsvSource",
+    "DeviceMemoryError",
+    "IterableSource",
+    "NpyShardsSource",
+    "NpySource",
+    "ParquetSource",
+    "Source",
+    "WithTargets",
+    "as_source",
+    "plan_rows",
+    "read_targets",
+    "report_progress",
+    "resident",
+    "run_map",
+    "run_pass",
+    "take_rows",
+]

@@ -1,21 +1,53 @@
-"""Drive a reduction over a source: the memory planner and out-of-memory recovery."""
+"""Drive a reduction over a source: the memory planner, OOM recovery and progress.
+
+``run_pass`` folds a reduction over every chunk; ``run_map`` applies a function
+to every chunk and concatenates the rows it returns. Both size chunks with the
+planner (bytes per row of the kernel against the budget) and, on an
+out-of-memory error, free what the chunk held, halve it and go on, giving up
+only when a single row does not fit.
+"""
 
 from __future__ import annotations
 
 import gc
-from typing import Callable, TypeVar
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..device import memory_budget
-from ._source import ArraySource
+from ._loader import Prefetcher, to_device
+from ._sources import Chunk, Source, check_chunk
 
 S = TypeVar("S")
 
 
 class DeviceMemoryError(MemoryError):
     """Not even one row of a pass fits in the device's memory."""
+
+
+class Progress(Protocol):
+    """Receives what passes do (the CLI's progress bar is one)."""
+
+    def start_pass(self, total_rows: int | None) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+
+_progress: ContextVar[Progress | None] = ContextVar("gpuml_progress", default=None)
+
+
+@contextmanager
+def report_progress(progress: Progress) -> Iterator[None]:
+    """Send the progress of every pass inside the block to ``progress``."""
+    token = _progress.set(progress)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
 
 
 def plan_rows(budget: int, bytes_per_row: int, n_rows: int) -> int:
@@ -32,8 +64,8 @@ def plan_rows(budget: int, bytes_per_row: int, n_rows: int) -> int:
 
 
 def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return not isinstance(exc, DeviceMemoryError)
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
@@ -43,62 +75,113 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _drive(source: ArraySource, device: torch.device, bytes_per_row: int, step: Callable[[tuple, int], None]) -> None:
-    """Call ``step(chunk, start)`` over all rows; on OOM halve the chunk and retry it."""
-    rows = plan_rows(memory_budget(device), bytes_per_row, source.n_rows)
-    start = 0
-    while start < source.n_rows:
-        stop = min(start + rows, source.n_rows)
-        try:
-            step(source.slice(start, stop, device), start)
-        except (torch.OutOfMemoryError, RuntimeError, MemoryError) as exc:
-            if not (_is_oom(exc) or isinstance(exc, MemoryError)) or isinstance(exc, DeviceMemoryError):
-                raise
-            _free(device)
-            if rows == 1:
-                raise DeviceMemoryError(
-                    f"One row of this pass needs about {bytes_per_row:,} bytes of working memory on "
-                    f"{device}, and even that could not be allocated (budget {memory_budget(device):,} bytes)."
-                ) from exc
-            rows = max(1, rows // 2)
-            continue
-        start = stop
+def _halves(c: Chunk, rows: int) -> Iterator[Chunk]:
+    n = len(c.X)
+    for s in range(0, n, rows):
+        e = min(s + rows, n)
+        yield Chunk(c.X[s:e], None if c.y is None else c.y[s:e], None if c.w is None else c.w[s:e], c.start + s)
 
 
-def run_pass(source: ArraySource, reduction, device: torch.device, state: S | None = None) -> S:
+def _host_chunks(source: Source, rows: int, device: torch.device) -> Iterator[Chunk]:
+    """The source's chunks, read ahead in a thread when that helps, validated when needed."""
+    on_device = getattr(source, "on_device", None)
+    chunks = source.chunks(rows)
+    if on_device is None and (source.io_bound or device.type == "cuda"):
+        chunks = iter(Prefetcher(chunks, pin=device.type == "cuda"))
+    for c in chunks:
+        if source.validate:
+            check_chunk(c, source.n_features)
+        yield c
+
+
+def _drive(source: Source, device: torch.device, dtype: torch.dtype | None, bytes_per_row: int,
+           step: Callable[[Chunk], None]) -> None:
+    """Call ``step`` on every chunk (on the device); on OOM halve the chunk and retry it."""
+    budget = memory_budget(device)
+    rows = [plan_rows(budget, bytes_per_row, source._n_rows or (1 << 62))]
+    stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+    progress = _progress.get()
+    if progress is not None:
+        progress.start_pass(source._n_rows)
+
+    def process(c: Chunk) -> None:
+        for piece in _halves(c, rows[0]):
+            try:
+                step(to_device(piece, device, dtype, stream))
+            except (RuntimeError, MemoryError) as exc:
+                if not _is_oom(exc):
+                    raise
+                _free(device)
+                if len(piece.X) == 1:
+                    raise DeviceMemoryError(
+                        f"One row of this pass needs about {bytes_per_row:,} bytes of working memory on "
+                        f"{device}, and even that could not be allocated (budget {budget:,} bytes)."
+                    ) from exc
+                rows[0] = max(1, len(piece.X) // 2)
+                process(piece)
+                continue
+            if progress is not None:
+                progress.advance(len(piece.X))
+
+    for c in _host_chunks(source, rows[0], device):
+        process(c)
+
+
+def _dtype_of(source: Source) -> torch.dtype:
+    return torch.from_numpy(np.empty(0, dtype=source.dtype)).dtype
+
+
+def run_pass(source: Source, reduction: Any, device: torch.device, state: S | None = None,
+             dtype: torch.dtype | None = None) -> S:
     """Fold ``reduction`` over every chunk of ``source`` and return the final state.
 
     Parameters
     ----------
-    source : ArraySource
+    source : Source
     reduction : Reduction
         Provides ``init``, ``update``, ``merge`` and ``bytes_per_row``.
     device : torch.device
     state : optional
         Start from this state instead of ``reduction.init`` (``partial_fit``).
+    dtype : torch.dtype, default=None
+        X's dtype on the device (default: the source's).
     """
+    dtype = dtype or _dtype_of(source)
     box = [reduction.init(source.n_features, device) if state is None else state]
 
-    def step(chunk: tuple, start: int) -> None:
-        box[0] = reduction.update(box[0], *chunk)
+    offsets = getattr(reduction, "uses_row_offset", False)  # e.g. kNN: row ids = offset + position
 
-    _drive(source, device, reduction.bytes_per_row(source.n_features, source.itemsize), step)
+    def step(c: Chunk) -> None:
+        box[0] = reduction.update(box[0], c.X, c.start if offsets else c.y, c.w)
+
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    _drive(source, device, dtype, reduction.bytes_per_row(source.n_features, itemsize), step)
     return box[0]
 
 
 def run_map(
-    source: ArraySource,
+    source: Source,
     fn: Callable[[Tensor, Tensor | None, Tensor | None], Tensor | tuple[Tensor, ...]],
     device: torch.device,
     bytes_per_row: int,
+    *,
+    dtype: torch.dtype | None = None,
+    to_host: bool = False,
 ) -> Tensor | tuple[Tensor, ...]:
-    """Apply ``fn`` to each chunk and concatenate its row outputs (a map, not a fold)."""
+    """Apply ``fn`` to each chunk and concatenate its row outputs (a map, not a fold).
+
+    ``to_host`` moves each chunk's output to the CPU as it is made, so the device
+    holds one chunk's output at a time.
+    """
     parts: list = []
 
-    def step(chunk: tuple, start: int) -> None:
-        out = fn(*chunk)
-        parts.append(out if isinstance(out, tuple) else (out,))
+    def step(c: Chunk) -> None:
+        out = fn(c.X, c.y, c.w)
+        out = out if isinstance(out, tuple) else (out,)
+        parts.append(tuple(o.cpu() for o in out) if to_host else out)
 
-    _drive(source, device, bytes_per_row, step)
+    _drive(source, device, dtype or _dtype_of(source), bytes_per_row, step)
+    if not parts:
+        raise ValueError("the source yielded no rows")
     cat = tuple(torch.cat(col) for col in zip(*parts))
     return cat if len(cat) > 1 else cat[0]

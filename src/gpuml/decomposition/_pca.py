@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..base import GpumlEstimator, to_numpy
+from ..base import GpumlEstimator, numpy_dtype, to_numpy
 from ..data import run_pass
 from ..device import accumulator_dtype
 from ..ops import CovarianceProduct, Gram, flip_signs, top_eigh
@@ -138,6 +138,8 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         X, _ = self._validate(X, reset=True, ensure_min_samples=2)
         n, d = X.shape
+        if n < 2:
+            raise ValueError(f"Found array with {n} sample(s) while a minimum of 2 is required by PCA.")
         k_max = min(n, d)
         if isinstance(self.n_components, Integral) and self.n_components > k_max:
             raise ValueError(
@@ -158,7 +160,7 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         ev_np, V_np, total = to_numpy(ev), to_numpy(V), float(total)
         k = self._n_kept(ev_np, total, k_max)
         ratio = ev_np / total if total > 0 else np.zeros_like(ev_np)
-        np_dtype = X.dtype if isinstance(X, np.ndarray) else to_numpy(torch.empty(0, dtype=X.dtype)).dtype
+        np_dtype = numpy_dtype(X)
         self._reset_cache()
         self.mean_ = to_numpy(mean).astype(np_dtype)
         self.components_ = V_np[:k].astype(np_dtype)
@@ -244,6 +246,8 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         check_is_fitted(self)
         device = self._device()
         Xt = X if isinstance(X, torch.Tensor) else np.asarray(X, dtype=self.components_.dtype)
+        if Xt.ndim != 2 or Xt.shape[1] != self.n_components_:
+            raise ValueError(f"X has shape {tuple(Xt.shape)}; expected (n_samples, {self.n_components_})")
         dtype = self._dtype(Xt, device)
         mean = self._param("mean_", device, dtype)
         comps, scale = self._scaled_components(device, dtype)

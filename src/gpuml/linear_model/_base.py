@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..base import GpumlEstimator, to_numpy
+from ..base import GpumlEstimator, numpy_dtype, to_numpy
 from ..data import run_pass
 from ..device import accumulator_dtype
 from ..ops import Gram, solve_normal_equations
@@ -16,8 +16,8 @@ from ..ops import Gram, solve_normal_equations
 class LinearModelMixin(GpumlEstimator):
     """Fit ``coef_``/``intercept_`` by solving the (ridge) normal equations; predict X @ coef."""
 
-    def _fit_least_squares(self, X: Any, y: Any, sample_weight: Any, alpha: Any) -> tuple[Any, torch.Tensor]:
-        """Validate, run one Gram pass, solve. Returns (X, centered Gram matrix).
+    def _fit_least_squares(self, X: Any, y: Any, sample_weight: Any, alpha: Any) -> tuple[int, torch.Tensor]:
+        """Validate, run one Gram pass, solve. Returns (rows seen, centered Gram matrix).
 
         ``alpha`` is a scalar or an array of one penalty per target (0 = plain least squares).
         """
@@ -25,13 +25,14 @@ class LinearModelMixin(GpumlEstimator):
         w = self._sample_weight(sample_weight, X)
         device = self._device()
         acc = accumulator_dtype(device)
-        n_targets = 1 if y.ndim == 1 else y.shape[1]
+        src = self._source(X, device, y=y, w=w)
+        n_targets = src.n_targets
         alpha = np.asarray(alpha, dtype=np.float64).ravel()
         if alpha.size not in (1, n_targets):
             raise ValueError(
                 f"Number of targets and number of penalties do not correspond: {alpha.size} != {n_targets}"
             )
-        st = run_pass(self._source(X, device, y=y, w=w), Gram(acc, n_targets=n_targets), device)
+        st = run_pass(src, Gram(acc, n_targets=n_targets), device)
         G, B = st.cxx, st.cxy  # (d, d), (d, t): centered
         if not self.fit_intercept:  # uncentered moments: add back the means
             G = G + st.weight * torch.outer(st.mean_x, st.mean_x)
@@ -39,14 +40,14 @@ class LinearModelMixin(GpumlEstimator):
         alpha_t = torch.as_tensor(np.broadcast_to(alpha, (n_targets,)).copy(), dtype=acc, device=device)
         coef = solve_normal_equations(G, B, alpha_t).T  # (t, d)
         intercept = st.mean_y - coef @ st.mean_x if self.fit_intercept else torch.zeros_like(st.mean_y)
-        np_dtype = X.dtype if isinstance(X, np.ndarray) else to_numpy(torch.empty(0, dtype=X.dtype)).dtype
+        np_dtype = numpy_dtype(X)
         coef_np, intercept_np = to_numpy(coef).astype(np_dtype), to_numpy(intercept).astype(np_dtype)
         self._reset_cache()
-        if y.ndim == 1:
+        if src.y_ndim == 1:
             self.coef_, self.intercept_ = coef_np[0], float(intercept_np[0])
         else:
             self.coef_, self.intercept_ = coef_np, intercept_np
-        return X, G
+        return st.count, G
 
     def _decision_function(self, X: Any) -> Any:
         X = self._check_predict(X)

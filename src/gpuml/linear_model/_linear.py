@@ -97,10 +97,9 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
         self : LinearRegression
         """
         _no_positive(self)
-        X, G = self._fit_least_squares(X, y, sample_weight, 0.0)
+        n, G = self._fit_least_squares(X, y, sample_weight, 0.0)
         lam = torch.linalg.eigvalsh(G).flip(0).clamp_min(0)  # (d,) descending
         cutoff = G.shape[0] * torch.finfo(G.dtype).eps * lam[0]
-        n = X.shape[0]
         self.rank_ = int((lam > cutoff).sum())
         self.singular_ = np.sqrt(lam.cpu().numpy()[: min(n, G.shape[0])])
         return self

@@ -15,10 +15,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from ..base import GpumlEstimator, to_numpy
-from ..data import run_pass
+from ..base import GpumlEstimator, numpy_dtype, to_numpy
+from ..data import Source, WithTargets, read_targets, run_pass
 from ..device import accumulator_dtype
-from ..ops import LogisticLoss, minimize_lbfgs
+from ..ops import LabelTotals, LogisticLoss, minimize_lbfgs
 
 
 class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
@@ -142,6 +142,8 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         C = self._inverse_strength()
         X, y = self._validate(X, y, reset=True)
         w = self._sample_weight(sample_weight, X)
+        if isinstance(X, Source):
+            y = read_targets(X)  # the labels (n values) are read once to find the classes
         if isinstance(y, Tensor):
             classes, codes = torch.unique(y, return_inverse=True)
             classes = to_numpy(classes)
@@ -155,12 +157,15 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
             )
         device = self._device()
         acc = accumulator_dtype(device)
-        codes = torch.as_tensor(codes, device=device)
-        w = self._class_weighted(w, codes, classes, device, acc)
-        n, d = X.shape
+        codes = torch.as_tensor(codes, device=device if isinstance(y, Tensor) else "cpu")
+        d = X.shape[1]
         K = 1 if len(classes) == 2 else len(classes)
-        src = self._source(X, device, y=codes, w=w, resident=True)
-        sw_sum = float(n if w is None else w.sum())
+        if isinstance(X, Source):
+            src = self._source(WithTargets(X, codes), device, resident=True)
+        else:
+            src = self._source(X, device, y=codes, w=w, resident=True)
+        cw = self._class_weights(to_numpy(codes), classes, device, acc)
+        sw_sum = float(run_pass(src, LabelTotals(len(classes), acc, cw), device).sum())
         l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
         p = d + int(self.fit_intercept)
 
@@ -171,7 +176,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
 
         def loss_and_grad(theta: Tensor) -> tuple[Tensor, Tensor]:
             W, b = unpack(theta)
-            st = run_pass(src, LogisticLoss(W, b), device)
+            st = run_pass(src, LogisticLoss(W, b, cw), device)
             loss = st.loss / sw_sum + 0.5 * l2 * (W * W).sum()
             gW = st.grad_W / sw_sum + l2 * W
             grad = torch.cat([gW, st.grad_b[:, None] / sw_sum], 1) if self.fit_intercept else gW
@@ -193,7 +198,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
                 stacklevel=2,
             )
         W, b = unpack(theta)
-        np_dtype = X.dtype if isinstance(X, np.ndarray) else to_numpy(torch.empty(0, dtype=X.dtype)).dtype
+        np_dtype = numpy_dtype(X)
         self._reset_cache()
         self.classes_ = classes
         self.coef_ = to_numpy(W).astype(np_dtype)
@@ -201,15 +206,15 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
         return self
 
-    def _class_weighted(self, w, codes: Tensor, classes: np.ndarray, device, acc):
-        """Sample weights times class weights (None when both are trivial)."""
+    def _class_weights(self, codes: np.ndarray, classes: np.ndarray, device, acc) -> Tensor | None:
+        """One weight per class from ``class_weight`` ("balanced": n / (n_classes * count))."""
         if self.class_weight is None:
-            return w
-        y_np = to_numpy(codes)
-        cw = compute_class_weight(self.class_weight, classes=np.arange(len(classes)), y=y_np) \
-            if self.class_weight == "balanced" else np.array([self.class_weight.get(c, 1.0) for c in classes])
-        per_row = torch.as_tensor(cw, dtype=acc, device=device)[codes]
-        return per_row if w is None else torch.as_tensor(w).to(device=device, dtype=acc) * per_row
+            return None
+        if self.class_weight == "balanced":
+            cw = compute_class_weight("balanced", classes=np.arange(len(classes)), y=codes)
+        else:
+            cw = np.array([self.class_weight.get(c, 1.0) for c in classes])
+        return torch.as_tensor(cw, dtype=acc, device=device)
 
     def decision_function(self, X):
         """Signed distance to the decision boundary (the logits).

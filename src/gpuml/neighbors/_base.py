@@ -12,9 +12,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from ..base import GpumlEstimator
-from ..data import ArraySource, run_map, run_pass
+from ..data import Source, as_source, resident, run_map, run_pass
 from ..device import memory_budget
-from ..ops import KNearest, exact_distances, prepare
+from ..ops import KNearest, prepare
 
 #: Query rows handled together; bounds the (q, rows) score block with the planner.
 MAX_QUERY_CHUNK = 4096
@@ -55,20 +55,12 @@ class NeighborsMixin(GpumlEstimator):
         self.n_samples_fit_ = int(X.shape[0])
         self._reset_cache()
 
-    def _index_source(self, device: torch.device, dtype: torch.dtype) -> ArraySource:
-        """The indexed rows as a source whose targets are the row ids, prepared for the
-        metric; kept on the device when they fit half the memory budget."""
+    def _index_source(self, device: torch.device, dtype: torch.dtype) -> Source:
+        """The indexed rows as a source, kept on the device when they fit half the budget."""
         cache = self.__dict__.setdefault("_dev_cache", {})
         key = ("index", str(device), dtype)
         if key not in cache:
-            X = self._fit_X
-            n = X.shape[0]
-            fits = n * X.shape[1] * torch.empty((), dtype=dtype).element_size() <= memory_budget(device) // 2
-            if fits or self.effective_metric_ == "cosine":
-                X = torch.as_tensor(X).to(device=device, dtype=dtype)
-                X = prepare(X, self.effective_metric_)
-            ids = torch.arange(n, device=device if isinstance(X, Tensor) else "cpu")
-            cache[key] = ArraySource(X, ids, dtype=dtype)
+            cache[key] = resident(as_source(self._fit_X), device, memory_budget(device) // 2)
         return cache[key]
 
     def _query(self, X, k: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -76,25 +68,14 @@ class NeighborsMixin(GpumlEstimator):
         dtype = self._dtype(X, device)
         index = self._index_source(device, dtype)
         metric = self.effective_metric_
-        d = index.n_features
 
         def neighbors(Q, y, w):
-            Q = prepare(Q, metric)
-            top = run_pass(index, KNearest(Q, k, metric), device)
-            if isinstance(index.X, Tensor):
-                rows = index.X[top.index]  # (q, k, d)
-            else:
-                rows = torch.from_numpy(np.ascontiguousarray(index.X[top.index.cpu().numpy()]))
-                rows = prepare(rows.to(device=device, dtype=dtype).reshape(-1, d), metric).reshape(*top.index.shape, d)
-            dist = exact_distances(Q, rows, metric)  # (q, k)
-            # exact distances may reorder near-ties; equal ones go by smaller row id
-            by_id = torch.argsort(top.index, dim=1)
-            dist, ids = dist.gather(1, by_id), top.index.gather(1, by_id)
-            order = torch.argsort(dist, dim=1, stable=True)
-            return dist.gather(1, order), ids.gather(1, order)
+            top = run_pass(index, KNearest(prepare(Q, metric), k, metric), device, dtype=dtype)
+            return top.scores, top.index
 
-        # query chunk: its own rows and top-k state take at most 1/8 of the budget,
-        # leaving the rest to the inner pass's (q, rows) score blocks
+        # query chunk: its rows, top-k state and gathered candidates take at most 1/8 of
+        # the budget, leaving the rest to the inner pass's (q, rows) score blocks
+        d = index.n_features
         budget = memory_budget(device)
         q_rows = max(1, min(MAX_QUERY_CHUNK, budget // (8 * (d + 4 * k + k * d) * 8)))
         return run_map(self._source(X, device), neighbors, device, max(1, budget // q_rows))

@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from ..data import Source, read_targets
 from ..device import accumulator_dtype
 from ._base import NeighborsMixin
 
@@ -123,6 +124,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         self : KNeighborsClassifier
         """
         X, y = self._validate(X, y, reset=True, multi_output=True)
+        y = read_targets(X) if isinstance(X, Source) else y
         y = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
         check_classification_targets(y)
         self.outputs_2d_ = y.ndim == 2 and y.shape[1] > 1 if y.ndim == 2 else False
@@ -226,7 +228,7 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
         self : KNeighborsRegressor
         """
         X, y = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
-        self._y = y
+        self._y = read_targets(X).astype(np.float64) if isinstance(X, Source) else y
         self._fit_index(X)
         return self
 

@@ -7,7 +7,7 @@ from .gram import Gram, GramState
 from .kmeans import LloydState, LloydStep, nearest_center
 from .knn import KNearest, TopK, merge_topk
 from .lbfgs import minimize_lbfgs
-from .logistic import LogisticLoss, LossGrad
+from .logistic import LabelTotals, LogisticLoss, LossGrad
 from .linalg import flip_signs, solve_normal_equations, top_eigh
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Gram",
     "GramState",
     "KNearest",
+    "LabelTotals",
     "LloydState",
     "LloydStep",
     "LogisticLoss",

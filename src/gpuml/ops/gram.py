@@ -35,6 +35,8 @@ class Gram:
         Keep only per-feature variances (``cxx`` of shape ``(d,)``).
     n_targets : int
         Columns of y; 0 for no y.
+    weighted : bool
+        Use the chunks' sample weights (False: every row counts once).
 
     Examples
     --------
@@ -46,8 +48,8 @@ class Gram:
     ([2.0, 3.0], [[4.0, 4.0], [4.0, 4.0]])
     """
 
-    def __init__(self, dtype: torch.dtype, *, diagonal: bool = False, n_targets: int = 0):
-        self.dtype = dtype
+    def __init__(self, dtype: torch.dtype, *, diagonal: bool = False, n_targets: int = 0, weighted: bool = True):
+        self.dtype, self.weighted = dtype, weighted
         self.diagonal = diagonal
         self.n_targets = n_targets
 
@@ -66,6 +68,7 @@ class Gram:
     def chunk_state(self, X: Tensor, y: Tensor | None, w: Tensor | None) -> GramState:
         """Moments of one chunk, centered on the chunk's own means."""
         Xa = X.to(self.dtype)  # (r, d); a copy unless X is already in the accumulator dtype
+        w = w if self.weighted else None
         if w is None:
             W = torch.tensor(float(X.shape[0]), dtype=self.dtype, device=X.device)
             mean_x = Xa.mean(0)  # (d,)
@@ -88,9 +91,7 @@ class Gram:
 
     def merge(self, a: GramState, b: GramState) -> GramState:
         W = a.weight + b.weight
-        if float(W) == 0.0:
-            return GramState(W, a.count + b.count, a.mean_x, a.cxx, a.mean_y, a.cxy)
-        fb = b.weight / W
+        fb = b.weight / torch.where(W > 0, W, torch.ones_like(W))  # no host sync: stays async on GPUs
         dx = b.mean_x - a.mean_x  # (d,)
         scale = a.weight * fb  # wa * wb / W
         cxx = a.cxx + b.cxx + (dx * dx if self.diagonal else torch.outer(dx, dx)) * scale

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .distances import pairwise_scores, row_norms_sq
+from .distances import exact_distances, pairwise_scores, prepare, row_norms_sq
 
 
 @dataclass
 class TopK:
-    scores: Tensor  # (q, k) ascending-is-better stand-in distances
+    scores: Tensor  # (q, k) distances, ascending
     index: Tensor  # (q, k) int64 global row ids
 
 
@@ -32,17 +32,23 @@ def merge_topk(a: TopK, b: TopK, k: int) -> TopK:
 
 
 class KNearest:
-    """Reduction: top-k rows of the index for the fixed query chunk ``Q``.
+    """Reduction: the k nearest indexed rows of the fixed query chunk ``Q``.
+
+    Candidates are ranked by matrix products, then their distances are
+    recomputed directly from the rows (no cancellation error), so the state holds
+    exact distances and the global row ids (the chunk's row offset plus position).
 
     Parameters
     ----------
     Q : Tensor of shape (q, d)
-        Query rows, already ``prepare``-d for the metric.
+        Query rows, ``prepare``-d for the metric.
     k : int
         Neighbors to keep.
     metric : str
         "euclidean", "sqeuclidean" or "cosine".
     """
+
+    uses_row_offset = True  # update receives the chunk's first row id instead of y
 
     def __init__(self, Q: Tensor, k: int, metric: str):
         self.Q, self.k, self.metric = Q, k, metric
@@ -55,15 +61,17 @@ class KNearest:
         )
 
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
-        # the (q, rows) score block, its argsort and row ids, plus the row itself
-        return self.Q.shape[0] * (2 * itemsize + 16) + n_features * itemsize
+        # the (q, rows) score block and its top-k work, plus the row itself (twice for cosine)
+        return self.Q.shape[0] * (2 * itemsize + 8) + 2 * n_features * itemsize
 
-    def update(self, state: TopK, X: Tensor, y: Tensor | None, w: Tensor | None) -> TopK:
+    def update(self, state: TopK, X: Tensor, offset: int, w: Tensor | None) -> TopK:
+        X = prepare(X, self.metric)
         norms = None if self.metric == "cosine" else row_norms_sq(X)
         scores = pairwise_scores(self.Q, X, norms, self.metric)  # (q, r)
         kk = min(self.k, X.shape[0])
-        s, i = torch.topk(scores, kk, dim=1, largest=False)  # (q, kk)
-        return self.merge(state, TopK(s, y[i]))
+        _, i = torch.topk(scores, kk, dim=1, largest=False)  # (q, kk)
+        dist = exact_distances(self.Q, X[i], self.metric)  # (q, kk)
+        return self.merge(state, TopK(dist, i + offset))
 
     def merge(self, a: TopK, b: TopK) -> TopK:
         return merge_topk(a, b, self.k)

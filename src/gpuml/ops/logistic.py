@@ -16,6 +16,41 @@ class LossGrad:
     grad_b: Tensor  # (K,)
 
 
+def row_weights(y: Tensor, w: Tensor | None, class_weight: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """Sample weight times class weight of each row (None when both are absent)."""
+    if class_weight is not None:
+        cw = class_weight[y.long()]
+        return cw if w is None else cw * w.to(dtype)
+    return None if w is None else w.to(dtype)
+
+
+class LabelTotals:
+    """Reduction: total sample weight (times class weight) of the rows of each label.
+
+    Parameters
+    ----------
+    n_labels : int
+    class_weight : Tensor of shape (n_labels,), default=None
+    """
+
+    def __init__(self, n_labels: int, dtype: torch.dtype, class_weight: Tensor | None = None):
+        self.n_labels, self.dtype, self.class_weight = n_labels, dtype, class_weight
+
+    def init(self, n_features: int, device: torch.device) -> Tensor:
+        return torch.zeros(self.n_labels, dtype=self.dtype, device=device)
+
+    def bytes_per_row(self, n_features: int, itemsize: int) -> int:
+        return 32
+
+    def update(self, state: Tensor, X: Tensor, y: Tensor, w: Tensor | None) -> Tensor:
+        w = row_weights(y, w, self.class_weight, self.dtype)
+        w = torch.ones(len(y), dtype=self.dtype, device=y.device) if w is None else w
+        return self.merge(state, torch.zeros_like(state).index_add_(0, y.long(), w))
+
+    def merge(self, a: Tensor, b: Tensor) -> Tensor:
+        return a + b
+
+
 class LogisticLoss:
     """Sum over rows of the weighted logistic loss and its gradient at (W, b).
 
@@ -27,6 +62,8 @@ class LogisticLoss:
     ----------
     W : Tensor of shape (K, d)
     b : Tensor of shape (K,)
+    class_weight : Tensor of shape (n_classes,), default=None
+        Multiplies each row's weight by its class's weight.
 
     Examples
     --------
@@ -38,8 +75,8 @@ class LogisticLoss:
     2.7726
     """
 
-    def __init__(self, W: Tensor, b: Tensor):
-        self.W, self.b = W, b
+    def __init__(self, W: Tensor, b: Tensor, class_weight: Tensor | None = None):
+        self.W, self.b, self.class_weight = W, b, class_weight
 
     def init(self, n_features: int, device: torch.device) -> LossGrad:
         return LossGrad(torch.zeros((), dtype=self.W.dtype, device=device), torch.zeros_like(self.W),
@@ -60,8 +97,8 @@ class LogisticLoss:
             loss = -logp.gather(1, y[:, None].long())[:, 0]
             G = logp.exp()
             G[torch.arange(G.shape[0], device=G.device), y.long()] -= 1  # softmax - onehot
+        w = row_weights(y, w, self.class_weight, acc)
         if w is not None:
-            w = w.to(acc)
             loss, G = loss * w, G * w[:, None]
         gW = (G.to(X.dtype).T @ X).to(acc)  # (K, d)
         return self.merge(state, LossGrad(loss.sum(), gW, G.sum(0)))

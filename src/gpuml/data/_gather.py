@@ -1,0 +1,97 @@
+"""Whole-source helpers: keep a source on the device, sample rows, read or replace targets."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ._loader import to_device
+from ._pass import _host_chunks
+from ._sources import ArraySource, Chunk, Source
+
+
+def _cat(parts: list) -> object:
+    if not parts or parts[0] is None:
+        return None
+    return torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+
+
+def resident(source: Source, device: torch.device, budget: int) -> Source:
+    """``source`` read once into device memory when it fits ``budget``, else itself.
+
+    Multi-pass algorithms (KMeans, L-BFGS, power iterations) then pay the read
+    and the host-to-device copy once.
+    """
+    if getattr(source, "on_device", None) == device:
+        return source
+    extra = (source.n_targets + 1) * 8
+    if source.n_rows * (source.n_features * source.itemsize + extra) > budget:
+        return source
+    rows = max(1, min(source.n_rows, 1 << 20))
+    parts = [to_device(c, device, None, None) for c in _host_chunks(source, rows, device)]
+    X = _cat([p.X for p in parts])
+    out = ArraySource(X, _cat([p.y for p in parts]), _cat([p.w for p in parts]))
+    out.feature_names = source.feature_names
+    return out
+
+
+def take_rows(source: Source, ids: np.ndarray, device: torch.device) -> Chunk:
+    """Rows ``ids`` (sorted, unique) of any source on ``device``: random access when the
+    source has it, else one pass picking them out."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if source.random_access:
+        return to_device(source.take(ids), device, None, None)
+    picked = []
+    for c in _host_chunks(source, 1 << 16, device):
+        lo, hi = np.searchsorted(ids, [c.start, c.start + len(c.X)])
+        if hi > lo:
+            local = ids[lo:hi] - c.start
+            picked.append(Chunk(c.X[local], None if c.y is None else c.y[local],
+                                None if c.w is None else c.w[local], -1))
+    c = Chunk(_cat([p.X for p in picked]), _cat([p.y for p in picked]), _cat([p.w for p in picked]), -1)
+    return to_device(c, device, None, None)
+
+
+def read_targets(source: Source) -> np.ndarray:
+    """All of the source's targets as one host array (n_rows or n_rows x n_targets)."""
+    if source.y_ndim == 0:
+        raise ValueError(f"{source!r} has no target; give target=... when creating it")
+    ys = []
+    for c in source.chunks(1 << 16):
+        y = c.y
+        ys.append(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y))
+    return np.concatenate(ys)
+
+
+class WithTargets(Source):
+    """Another source's X and weights with new targets (e.g. labels encoded as class codes).
+
+    Parameters
+    ----------
+    source : Source
+    y : ndarray or Tensor of shape (n_rows,) or (n_rows, n_targets)
+    """
+
+    def __init__(self, source: Source, y):
+        self.inner, self.y = source, y
+        self.n_features, self.dtype = source.n_features, source.dtype
+        self.y_ndim = y.ndim
+        self._n_targets = 1 if y.ndim == 1 else int(y.shape[1])
+        self._n_rows = source.n_rows
+        self.random_access, self.io_bound, self.validate = source.random_access, source.io_bound, source.validate
+        self.feature_names = source.feature_names
+
+    @property
+    def on_device(self):
+        return getattr(self.inner, "on_device", None)
+
+    def chunks(self, rows: int) -> Iterator[Chunk]:
+        for c in self.inner.chunks(rows):
+            yield c._replace(y=self.y[c.start:c.start + len(c.X)])
+
+    def take(self, ids: np.ndarray) -> Chunk:
+        c = self.inner.take(ids)
+        idx = torch.as_tensor(ids, device=self.y.device) if isinstance(self.y, torch.Tensor) else ids
+        return c._replace(y=self.y[idx])
