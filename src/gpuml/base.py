@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .data import ArraySource, Source, as_source, run_map
 from .data import resident as _resident
-from .device import memory_budget, resolve_device, supports_float64
+from .device import resident_budget, resolve_device, supports_float64
 
 _TORCH_FLOATS = (torch.float32, torch.float64)
 
@@ -188,7 +188,7 @@ class GpumlEstimator:
         when it fits half the memory budget (for multi-pass algorithms)."""
         self._dtype(X, device)  # float64 on a device without it is an error
         src = as_source(X, y, w)
-        return _resident(src, device, memory_budget(device) // 2) if resident else src
+        return _resident(src, device, resident_budget(device) // 2) if resident else src
 
     def _param(self, name: str, device: torch.device, dtype: torch.dtype) -> Tensor:
         """A fitted NumPy attribute as a tensor on ``device``, cached until the next fit."""

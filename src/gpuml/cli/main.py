@@ -8,13 +8,14 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import demo
+    from . import demo, fit
 
     parser = argparse.ArgumentParser(prog="gpuml", description="scikit-learn's estimators on any PyTorch device.")
     parser.add_argument("--version", action="version", version=f"gpuml {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo.register(sub)
+    fit.register(sub)
     return parser
 
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gpuml: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError, MemoryError, RuntimeError) as exc:
+    except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError) as exc:
         if args.debug:
             raise
         print(f"gpuml: error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ from ._sources import (
     ParquetSource,
     Source,
     as_source,
+    open_source,
 )
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Source",
     "WithTargets",
     "as_source",
+    "open_source",
     "plan_rows",
     "read_targets",
     "report_progress",

@@ -43,6 +43,8 @@ class Prefetcher:
         self._thread.start()
 
     def _prepare(self, c: Chunk) -> Chunk:
+        if isinstance(c.X, np.memmap):  # read the pages here, in the background
+            c = c._replace(X=np.array(c.X))
         if not self._pin:
             return c
         pin = lambda a: a if a is None or isinstance(a, Tensor) else torch.from_numpy(  # noqa: E731

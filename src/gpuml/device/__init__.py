@@ -1,6 +1,6 @@
 """Where work runs: device resolution, float64 support, memory budget."""
 
-from ._memory import free_bytes, memory_budget
+from ._memory import free_bytes, memory_budget, resident_budget
 from ._resolve import (
     accelerator,
     accumulator_dtype,
@@ -17,6 +17,7 @@ __all__ = [
     "explain_device",
     "free_bytes",
     "memory_budget",
+    "resident_budget",
     "resolve_device",
     "supports_float64",
 ]

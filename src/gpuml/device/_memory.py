@@ -36,6 +36,17 @@ def free_bytes(device: torch.device) -> int:
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
+def resident_budget(device: torch.device) -> int:
+    """Bytes of data a multi-pass algorithm may keep on ``device`` rather than re-read.
+
+    The ``memory_limit`` setting when given, else ``SAFE_FRACTION`` of the free memory.
+    """
+    from .._config import get_config
+
+    limit = get_config()["memory_limit"]
+    return int(limit) if limit is not None else int(free_bytes(device) * SAFE_FRACTION)
+
+
 def memory_budget(device: torch.device) -> int:
     """Bytes of working memory one pass may use on ``device``.
 

@@ -55,7 +55,8 @@ class LinearModelMixin(GpumlEstimator):
         dtype = self._dtype(X, device)
         coef = self._param("coef_", device, dtype)  # (d,) or (t, d)
         intercept = self._param("intercept_", device, dtype)
-        return self._map_rows(X, lambda c: c @ coef.T + intercept, (X.shape[1] + coef.numel()) * 8)
+        coef_t = coef.T if coef.ndim == 2 else coef  # (d, t) or (d,)
+        return self._map_rows(X, lambda c: c @ coef_t + intercept, (X.shape[1] + coef.numel()) * 8)
 
     def predict(self, X):
         """Predict with the linear model.

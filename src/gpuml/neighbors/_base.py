@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..base import GpumlEstimator
 from ..data import Source, as_source, resident, run_map, run_pass
-from ..device import memory_budget
+from ..device import memory_budget, resident_budget
 from ..ops import KNearest, prepare
 
 #: Query rows handled together; bounds the (q, rows) score block with the planner.
@@ -60,7 +60,7 @@ class NeighborsMixin(GpumlEstimator):
         cache = self.__dict__.setdefault("_dev_cache", {})
         key = ("index", str(device), dtype)
         if key not in cache:
-            cache[key] = resident(as_source(self._fit_X), device, memory_budget(device) // 2)
+            cache[key] = resident(as_source(self._fit_X), device, resident_budget(device) // 2)
         return cache[key]
 
     def _query(self, X, k: int, device: torch.device) -> tuple[Tensor, Tensor]:
