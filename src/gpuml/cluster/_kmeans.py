@@ -141,7 +141,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         else:
             centers = self.init
         centers = torch.as_tensor(
-            centers.detach().cpu().numpy() if isinstance(centers, torch.Tensor) else np.asarray(centers)
+            centers.detach().cpu().numpy() if isinstance(centers, torch.Tensor) else np.array(centers)
         ).to(device=device, dtype=dtype)
         if centers.shape != (k, self.n_features_in_):
             raise ValueError(
@@ -176,9 +176,11 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
         tol = float((moments.cxx / n).mean()) * self.tol
         rng = check_random_state(self.random_state)
-        init_src = self._init_rows(src, n, rng, device)
-        w_init = (torch.ones(init_src.n_rows, dtype=acc, device=device) if init_src.w is None
-                  else init_src.w.to(device=device, dtype=acc))
+        init_src = w_init = None
+        if isinstance(self.init, str) or callable(self.init):  # an explicit array needs no rows
+            init_src = self._init_rows(src, n, rng, device)
+            w_init = (torch.ones(init_src.n_rows, dtype=acc, device=device) if init_src.w is None
+                      else init_src.w.to(device=device, dtype=acc))
         best = None
         for _ in range(self._n_init()):
             centers = self._initial_centers(init_src, w_init, rng, device, dtype)
@@ -187,7 +189,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             if best is None or inertia < best[2]:
                 best = (centers, labels, inertia, n_iter)
         centers, labels, inertia, n_iter = best
-        distinct = int(torch.unique(labels).numel())
+        distinct = int((torch.bincount(labels, minlength=self.n_clusters) > 0).sum())
         if distinct < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
@@ -197,7 +199,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             )
         self._reset_cache()
         self.cluster_centers_ = to_numpy(centers)
-        self.labels_ = to_numpy(labels).astype(np.int32)
+        self.labels_ = to_numpy(labels).astype(np.int32, copy=False)
         self.inertia_ = float(inertia)
         self.n_iter_ = int(n_iter)
         return self
@@ -237,16 +239,25 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return sums, weights
 
     def _assign(self, src, centers, device, acc, per_row=False):
-        """Labels and weighted inertia for the given centers: one pass."""
+        """Labels (int32) and weighted inertia for the given centers: one pass.
+
+        ``per_row``: the squared distance of each row instead of their weighted sum.
+        Labels come back to the host chunk by chunk unless the data is on the device.
+        """
         c_norms = row_norms_sq(centers)
+        inertia = [torch.zeros((), dtype=acc, device=device)]
 
         def fn(X, y, w):
             labels, d2 = nearest_center(X, centers, c_norms)
-            d2 = d2.to(acc) if w is None or per_row else d2.to(acc) * w.to(acc)
-            return labels, d2
+            d2 = d2.to(acc)
+            if per_row:
+                return labels.to(torch.int32), d2
+            inertia[0] = inertia[0] + (d2 if w is None else d2 * w.to(acc)).sum()
+            return labels.to(torch.int32)
 
-        labels, d2 = run_map(src, fn, device, (2 * self.n_clusters + src.n_features + 4) * 8)
-        return (labels, d2) if per_row else (labels, d2.sum())
+        on_device = getattr(src, "on_device", None) == device
+        out = run_map(src, fn, device, (2 * self.n_clusters + src.n_features + 4) * 8, to_host=not on_device)
+        return out if per_row else (out, inertia[0])
 
     def predict(self, X):
         """Index of the closest cluster center for each row.

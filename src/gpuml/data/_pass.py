@@ -23,6 +23,8 @@ from ._loader import Prefetcher, to_device
 from ._sources import Chunk, Source, check_chunk
 
 S = TypeVar("S")
+#: Chunks the background reader keeps ready ahead of the one being computed.
+PREFETCH_DEPTH = 2
 
 
 class DeviceMemoryError(MemoryError):
@@ -82,12 +84,15 @@ def _halves(c: Chunk, rows: int) -> Iterator[Chunk]:
         yield Chunk(c.X[s:e], None if c.y is None else c.y[s:e], None if c.w is None else c.w[s:e], c.start + s)
 
 
+def _prefetches(source: Source, device: torch.device) -> bool:
+    return getattr(source, "on_device", None) is None and (source.io_bound or device.type == "cuda")
+
+
 def _host_chunks(source: Source, rows: int, device: torch.device) -> Iterator[Chunk]:
     """The source's chunks, read ahead in a thread when that helps, validated when needed."""
-    on_device = getattr(source, "on_device", None)
     chunks = source.chunks(rows)
-    if on_device is None and (source.io_bound or device.type == "cuda"):
-        chunks = iter(Prefetcher(chunks, pin=device.type == "cuda"))
+    if _prefetches(source, device):
+        chunks = iter(Prefetcher(chunks, depth=PREFETCH_DEPTH, pin=device.type == "cuda"))
     for c in chunks:
         if source.validate:
             check_chunk(c, source.n_features)
@@ -97,7 +102,11 @@ def _host_chunks(source: Source, rows: int, device: torch.device) -> Iterator[Ch
 def _drive(source: Source, device: torch.device, dtype: torch.dtype | None, bytes_per_row: int,
            step: Callable[[Chunk], None]) -> None:
     """Call ``step`` on every chunk (on the device); on OOM halve the chunk and retry it."""
-    budget = memory_budget(device)
+    # half of the budget for the chunk's planned working memory; the rest covers what the
+    # algorithm keeps between chunks (states, outputs) and allocator slack
+    budget = memory_budget(device) // 2
+    if _prefetches(source, device):  # chunks read ahead, and the one being copied, share the budget
+        bytes_per_row += (PREFETCH_DEPTH + 1) * (source.n_features * source.itemsize + 16)
     rows = [plan_rows(budget, bytes_per_row, source._n_rows or (1 << 62))]
     stream = torch.cuda.Stream(device) if device.type == "cuda" else None
     progress = _progress.get()

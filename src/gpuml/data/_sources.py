@@ -528,6 +528,8 @@ class IterableSource(Source):
     def _blocks(self) -> Iterator[Chunk]:
         for c in self._raw():
             X = c.X
+            if X.shape[1] != self.n_features:
+                raise ValueError(f"rows from {c.start} have {X.shape[1]} features, expected {self.n_features}")
             if isinstance(X, np.ndarray) and X.dtype != self.dtype:
                 X = X.astype(self.dtype)
             yield c._replace(X=X)

@@ -83,13 +83,14 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
         self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the linear model.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
         y : array-like or Tensor of shape (n_samples,) or (n_samples, n_targets)
+            Targets; None when X is a source created with a target.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -179,13 +180,14 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the ridge model.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
         y : array-like or Tensor of shape (n_samples,) or (n_samples, n_targets)
+            Targets; None when X is a source created with a target.
         sample_weight : float or array-like of shape (n_samples,), default=None
 
         Returns

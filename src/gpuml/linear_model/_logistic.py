@@ -126,13 +126,14 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         return np.inf if self.penalty is None else float(self.C)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the model by L-BFGS.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
         y : array-like or Tensor of shape (n_samples,)
+            Targets; None when X is a source created with a target.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns

@@ -111,13 +111,14 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
     )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Index X with its class labels y.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets; None when X is a source created with a target.
 
         Returns
         -------
@@ -215,13 +216,14 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
     )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Index X with its targets y.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
         y : array-like or Tensor of shape (n_samples,) or (n_samples, n_targets)
+            Targets; None when X is a source created with a target.
 
         Returns
         -------

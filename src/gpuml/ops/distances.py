@@ -9,8 +9,8 @@ METRICS = ("euclidean", "sqeuclidean", "cosine")
 
 
 def row_norms_sq(X: Tensor) -> Tensor:
-    """Squared L2 norm of each row: (r, d) -> (r,)."""
-    return (X * X).sum(1)
+    """Squared L2 norm of each row: (r, d) -> (r,), without an (r, d) temporary."""
+    return torch.linalg.vector_norm(X, dim=1).square()
 
 
 def prepare(X: Tensor, metric: str) -> Tensor:

@@ -63,7 +63,8 @@ class Gram:
         )
 
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
-        return (2 * n_features + 2 * self.n_targets + 2) * 8
+        # X in float64, centered X, weighted X, and y likewise
+        return (3 * n_features + 3 * self.n_targets + 2) * 8
 
     def chunk_state(self, X: Tensor, y: Tensor | None, w: Tensor | None) -> GramState:
         """Moments of one chunk, centered on the chunk's own means."""
@@ -78,7 +79,10 @@ class Gram:
             mean_x = (w @ Xa) / torch.where(W > 0, W, torch.ones_like(W))
         Xc = Xa - mean_x if Xa is X else Xa.sub_(mean_x)  # never modify the caller's X
         WXc = Xc if w is None else Xc * w[:, None]  # (r, d)
-        cxx = (WXc * Xc).sum(0) if self.diagonal else WXc.T @ Xc
+        if self.diagonal:  # a column-norm reduction needs no (r, d) temporary
+            cxx = torch.linalg.vector_norm(Xc, dim=0) ** 2 if w is None else (WXc * Xc).sum(0)
+        else:
+            cxx = WXc.T @ Xc
         mean_y = cxy = None
         if self.n_targets:
             y = y.to(self.dtype).reshape(X.shape[0], -1)  # (r, t)

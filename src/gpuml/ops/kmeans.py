@@ -54,10 +54,17 @@ class LloydStep:
 
     def update(self, state: LloydState, X: Tensor, y: Tensor | None, w: Tensor | None) -> LloydState:
         labels, d2 = nearest_center(X, self.centers, self.c_norms)
-        w = torch.ones(X.shape[0], dtype=self.acc_dtype, device=X.device) if w is None else w.to(self.acc_dtype)
-        sums = torch.zeros_like(state.sums).index_add_(0, labels, X.to(self.acc_dtype) * w[:, None])
-        weights = torch.zeros_like(state.weights).index_add_(0, labels, w)
-        return self.merge(state, LloydState(sums, weights, (d2.to(self.acc_dtype) * w).sum()))
+        Xa = X.to(self.acc_dtype)  # (r, d)
+        if w is None:
+            sums = torch.zeros_like(state.sums).index_add_(0, labels, Xa)
+            weights = torch.bincount(labels, minlength=state.weights.shape[0]).to(self.acc_dtype)
+            inertia = d2.to(self.acc_dtype).sum()
+        else:
+            w = w.to(self.acc_dtype)
+            sums = torch.zeros_like(state.sums).index_add_(0, labels, Xa * w[:, None])
+            weights = torch.zeros_like(state.weights).index_add_(0, labels, w)
+            inertia = (d2.to(self.acc_dtype) * w).sum()
+        return self.merge(state, LloydState(sums, weights, inertia))
 
     def merge(self, a: LloydState, b: LloydState) -> LloydState:
         return LloydState(a.sums + b.sums, a.weights + b.weights, a.inertia + b.inertia)

@@ -1,0 +1,57 @@
+"""Run in a subprocess by test_memory.py: fit on a .npy file, report the peak anonymous memory.
+
+Anonymous resident memory (RssAnon) excludes the file's pages in the page cache, which
+the kernel may keep or drop as it likes; it is what the fit itself allocates.
+Usage: python _peak_memory.py FILE MEMORY_LIMIT MODEL
+"""
+
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+
+
+def rss_anon() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no RssAnon in /proc/self/status")
+
+
+def main() -> None:
+    path, limit, model = sys.argv[1], sys.argv[2], sys.argv[3]
+    import gpuml
+    from gpuml.cluster import KMeans
+    from gpuml.data import NpySource
+    from gpuml.linear_model import Ridge
+
+    make = {"Ridge": lambda: Ridge(alpha=1.0, device="cpu"),
+            "KMeans": lambda: KMeans(4, init=np.load(path, mmap_mode="r")[:4, :-1], n_init=1, max_iter=3,
+                                     tol=0, device="cpu")}[model]
+    d = np.load(path, mmap_mode="r").shape[1] - 1
+    make().fit(np.random.rand(200, d), np.random.rand(200))  # warm up lazy initializations
+    base = peak = rss_anon()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_anon())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    with gpuml.config_context(memory_limit=limit):
+        est = make().fit(NpySource(path, target=-1), None)
+    done.set()
+    t.join()
+    peak = max(peak, rss_anon())
+    result = est.coef_ if model == "Ridge" else est.cluster_centers_
+    print(json.dumps({"peak_extra": peak - base, "result": np.asarray(result).tolist()}))
+
+
+if __name__ == "__main__":
+    main()
