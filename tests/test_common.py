@@ -12,7 +12,6 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-import gpuml
 from gpuml.cluster import KMeans
 from gpuml.decomposition import PCA
 from gpuml.linear_model import LinearRegression, LogisticRegression, Ridge
@@ -177,7 +176,8 @@ def test_pipeline_and_grid_search(device):
     pipe = make_pipeline(StandardScaler(device=device), PCA(3, device=device),
                          LogisticRegression(max_iter=500, device=device))
     assert pipe.fit(X_IRIS, Y_IRIS).score(X_IRIS, Y_IRIS) > 0.9
-    grid = GridSearchCV(KNeighborsClassifier(device=device), {"n_neighbors": [1, 5, 15], "weights": ["uniform", "distance"]}, cv=3)
+    grid = GridSearchCV(KNeighborsClassifier(device=device),
+                        {"n_neighbors": [1, 5, 15], "weights": ["uniform", "distance"]}, cv=3)
     grid.fit(X_IRIS, Y_IRIS)
     assert grid.best_score_ > 0.9
     assert set(grid.best_params_) == {"n_neighbors", "weights"}
@@ -208,6 +208,7 @@ def test_exported_names():
     import gpuml.decomposition
     import gpuml.linear_model
     import gpuml.neighbors
+    import gpuml.neural_network
     import gpuml.preprocessing
 
     assert gpuml.__all__ == ["__version__", "config_context", "get_config", "set_config"]
@@ -216,7 +217,9 @@ def test_exported_names():
     assert gpuml.decomposition.__all__ == ["PCA"]
     assert gpuml.neighbors.__all__ == ["KNeighborsClassifier", "KNeighborsRegressor", "NearestNeighbors"]
     assert gpuml.preprocessing.__all__ == ["StandardScaler"]
-    for mod in (gpuml, gpuml.linear_model, gpuml.cluster, gpuml.decomposition, gpuml.neighbors, gpuml.preprocessing):
+    assert gpuml.neural_network.__all__ == ["MLPClassifier", "MLPRegressor"]
+    for mod in (gpuml, gpuml.linear_model, gpuml.cluster, gpuml.decomposition, gpuml.neighbors, gpuml.preprocessing,
+                gpuml.neural_network):
         assert sorted(mod.__all__) == mod.__all__
         for name in mod.__all__:
             assert hasattr(mod, name)

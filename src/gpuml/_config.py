@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextvars
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 _DEFAULTS: dict[str, Any] = {
     "device": "auto",

@@ -155,7 +155,9 @@ class GpumlEstimator:
         if isinstance(X, Source):
             raise ValueError("sample weights of a source come from the source itself, not sample_weight=")
         if isinstance(X, Tensor):
-            w = sample_weight if isinstance(sample_weight, Tensor) else torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
+            w = sample_weight
+            if not isinstance(w, Tensor):
+                w = torch.as_tensor(np.asarray(w, dtype=np.float64))
             w = w.to(device=X.device, dtype=X.dtype)
             if w.ndim == 0:
                 w = w.expand(X.shape[0]).clone()

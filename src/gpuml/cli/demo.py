@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -67,7 +67,8 @@ def _cases(rng: np.random.Generator, scale: float) -> list[Case]:
         X = rng.standard_normal((n(100_000), 32)).astype(np.float32)
         y = (X @ rng.standard_normal(32) + rng.standard_normal(len(X)) > 0).astype(int)
         a, b, ta, tb = fit_pair(linear_model.LogisticRegression(device=device), skl.LogisticRegression(), X, y)
-        return ta, tb, f"accuracy {a.score(X, y):.4f} vs {b.score(X, y):.4f}; coef rel diff {_rel(a.coef_, b.coef_):.1e}"
+        agree = f"accuracy {a.score(X, y):.4f} vs {b.score(X, y):.4f}"
+        return ta, tb, f"{agree}; coef rel diff {_rel(a.coef_, b.coef_):.1e}"
 
     def kmeans(device):
         centers = rng.standard_normal((8, 16)) * 4

@@ -93,7 +93,8 @@ def _fit(args) -> int:
     rows = source.n_rows
     secs = bar.seconds if bar else float("nan")
     console.print(f"fitted {est!r} on {rows:,} rows x {source.n_features} features"
-                  + (f" in {secs:.2f} s ({bar.passes} passes, {bar.rows / max(secs, 1e-9):,.0f} rows/s)" if bar else ""))
+                  + (f" in {secs:.2f} s ({bar.passes} passes, {bar.rows / max(secs, 1e-9):,.0f} rows/s)"
+                     if bar else ""))
     console.print(f"model written to {args.out}")
     return 0
 

@@ -8,13 +8,14 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import demo, fit
+    from . import demo, doctor, fit
 
     parser = argparse.ArgumentParser(prog="gpuml", description="scikit-learn's estimators on any PyTorch device.")
     parser.add_argument("--version", action="version", version=f"gpuml {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo.register(sub)
+    doctor.register(sub)
     fit.register(sub)
     return parser
 

@@ -25,7 +25,6 @@ from ..device import accumulator_dtype
 from ..ops import Gram, LloydStep, nearest_center, row_norms_sq
 from ._init import kmeans_plusplus, random_rows
 
-
 #: Rows k-means++ draws from when the data is not on the device (at least 100 per cluster).
 INIT_SAMPLE = 50_000
 

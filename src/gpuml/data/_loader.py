@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch

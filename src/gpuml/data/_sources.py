@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch

@@ -190,8 +190,8 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         power = self.iterated_power
         if power == "auto":
             power = 7 if k < 0.1 * min(n, d) else 4
-        l = min(k + self.n_oversamples, d)
-        omega = check_random_state(self.random_state).standard_normal((d, l))
+        n_dirs = min(k + self.n_oversamples, d)
+        omega = check_random_state(self.random_state).standard_normal((d, n_dirs))
         Q = torch.linalg.qr(torch.as_tensor(omega, dtype=acc, device=device))[0]  # (d, l)
         for _ in range(power):
             Q = torch.linalg.qr(run_pass(src, CovarianceProduct(Q, mean), device))[0]

@@ -57,7 +57,10 @@ class NearestNeighbors(NeighborsMixin, BaseEstimator):
     array([[0, 1]])
     """
 
-    _parameter_constraints = {**NeighborsMixin._parameter_constraints, "radius": [Interval(Real, 0, None, closed="both")]}
+    _parameter_constraints = {
+        **NeighborsMixin._parameter_constraints,
+        "radius": [Interval(Real, 0, None, closed="both")],
+    }
 
     def __init__(
         self, *, n_neighbors=5, radius=1.0, algorithm="auto", leaf_size=30, metric="minkowski",

@@ -7,8 +7,8 @@ from .gram import Gram, GramState
 from .kmeans import LloydState, LloydStep, nearest_center
 from .knn import KNearest, TopK, merge_topk
 from .lbfgs import minimize_lbfgs
-from .logistic import LabelTotals, LogisticLoss, LossGrad
 from .linalg import flip_signs, solve_normal_equations, top_eigh
+from .logistic import LabelTotals, LogisticLoss, LossGrad
 
 __all__ = [
     "METRICS",
