@@ -47,6 +47,8 @@ class LinearModelMixin(GpumlEstimator):
             self.coef_, self.intercept_ = coef_np[0], float(intercept_np[0])
         else:
             self.coef_, self.intercept_ = coef_np, intercept_np
+        if not self.fit_intercept:
+            self.intercept_ = 0.0  # a scalar whatever the targets, as scikit-learn
         return st.count, G
 
     def _decision_function(self, X: Any) -> Any:

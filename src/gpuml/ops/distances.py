@@ -38,8 +38,8 @@ def exact_distances(Q: Tensor, R: Tensor, metric: str) -> Tensor:
 
     Q (q, d) and R (q, k, d), both prepared for the metric -> (q, k).
     """
-    if metric == "cosine":
-        return (1 - (R * Q[:, None, :]).sum(-1)).clamp_min(0)
     diff = R - Q[:, None, :]  # (q, k, d)
     sq = (diff * diff).sum(-1)  # (q, k)
+    if metric == "cosine":  # for unit rows 1 - cos = |q - x|² / 2, free of the cancellation in 1 - q·x
+        return sq / 2
     return sq if metric == "sqeuclidean" else sq.sqrt()
