@@ -8,12 +8,13 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import demo, doctor, fit
+    from . import bench, demo, doctor, fit
 
     parser = argparse.ArgumentParser(prog="gpuml", description="scikit-learn's estimators on any PyTorch device.")
     parser.add_argument("--version", action="version", version=f"gpuml {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench.register(sub)
     demo.register(sub)
     doctor.register(sub)
     fit.register(sub)
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "bench":
+        from .bench import enable_array_api
+
+        enable_array_api()  # before anything imports SciPy
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
