@@ -6,11 +6,18 @@ float64 tests on MPS are skipped (the device has no float64).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
 import gpuml
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one thread per xdist worker: workers already use every core, and OpenMP threads fighting
+    # over cores spin in barriers, which makes small kernels many times slower
+    torch.set_num_threads(1)
 
 
 def _has(kind: str) -> bool:
