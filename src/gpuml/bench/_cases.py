@@ -186,7 +186,9 @@ def cases(scratch: str) -> list[Case]:
             from ..data import NpySource, ParquetSource
             from ..device import resolve_device
 
-            src = NpySource(data["path"], target=-1) if kind == "npy" else ParquetSource(data["path"], target="y")
+            def open_source():
+                return NpySource(data["path"], target=-1) if kind == "npy" else ParquetSource(data["path"], target="y")
+
             if engine == "raw":
                 from ._machine import read_rate
 
@@ -199,7 +201,8 @@ def cases(scratch: str) -> list[Case]:
                 from ..ops import LloydStep
                 from ._machine import drop_cache
 
-                drop_cache(data["path"])
+                drop_cache(data["path"])  # a cold read; the source (and its memory map) is opened afresh
+                src = open_source()
                 if model == "Ridge":  # a Ridge fit is one pass
                     return _np(linear_model.Ridge(alpha=1.0, device=dev).fit(src).coef_)
                 # one Lloyd iteration: one pass assigning every row to 8 fixed centers

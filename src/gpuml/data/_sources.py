@@ -343,7 +343,7 @@ def _numeric_columns(schema, columns: list[str] | None, target: str | None, what
 
 def _batch_to_chunk(batch, feats: list[str], target: str | None, dtype: np.dtype, start: int) -> Chunk:
     cols = [batch.column(batch.schema.get_field_index(c)).to_numpy(zero_copy_only=False) for c in feats]
-    X = np.empty((batch.num_rows, len(feats)), dtype=dtype)
+    X = np.empty((batch.num_rows, len(feats)), dtype=dtype, order="F")  # column by column: contiguous writes
     for j, col in enumerate(cols):
         X[:, j] = col  # nulls arrive as NaN and are caught by check_chunk
     y = None
