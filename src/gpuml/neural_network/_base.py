@@ -1,0 +1,389 @@
+"""What MLPClassifier and MLPRegressor share: parameters, fit, partial_fit, the forward pass.
+
+The bookkeeping follows scikit-learn's ``BaseMultilayerPerceptron`` line by line
+(initialization drawn from ``RandomState(random_state)``, shuffles, early-stopping
+split, ``_update_no_improvement_count``, learning-rate schedules, warnings), so a
+fixed seed gives scikit-learn's draws and, in float64, its weights to rounding.
+The numeric work is in ``_network`` (the math), ``_optim`` (the update rules) and
+``_train`` (data placement, micro-batches, out-of-memory recovery, the batch-size search).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from ..base import GpumlEstimator, numpy_dtype
+from ..data import Source, plan_rows
+from ..device import (
+    accumulator_dtype,
+    compute_context,
+    memory_budget,
+    resident_budget,
+    resolve_device,
+    supports_float64,
+)
+from ._network import Layout, Network, forward, to_module
+from ._optim import SGD, Adam
+from ._train import TrainData, Trainer, Validation, find_batch_size, place, run_lbfgs
+
+_STOCHASTIC = ("sgd", "adam")
+
+
+def lowp_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced-precision activation dtype of ``precision="auto"`` on ``device``, or None.
+
+    bfloat16 on CUDA devices that support it natively (``torch.cuda.is_bf16_supported``
+    without emulation, asked of this device: compute capability 8.0 or later, or ROCm);
+    elsewhere float32 throughout.
+    """
+    if device.type != "cuda":
+        return None
+    if getattr(torch.version, "hip", None) or torch.cuda.get_device_properties(device).major >= 8:
+        return torch.bfloat16
+    return None
+
+
+def _as_tensor(a: Any) -> Tensor:
+    """A host array or a tensor as a tensor (host arrays without a copy)."""
+    if isinstance(a, Tensor):
+        return a.detach()
+    with warnings.catch_warnings():  # read-only arrays: never written to
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(np.asarray(a))
+
+
+class BaseMLP(GpumlEstimator, BaseEstimator):
+    """Base class of the multi-layer perceptrons; use MLPClassifier or MLPRegressor."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto", "max"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "device": [None, str, torch.device],
+        "precision": [StrOptions({"auto", "float32", "float64"})],
+    }
+
+    # -- subclass hooks ---------------------------------------------------------------
+    def _loss_kind(self) -> str:
+        raise NotImplementedError
+
+    def _targets(self, y: Any, incremental: bool) -> Any:
+        """y -> the 2-D targets (n, n_outputs) the network fits (NumPy or a tensor)."""
+        raise NotImplementedError
+
+    # -- helpers ----------------------------------------------------------------------
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _precisions(self, device: torch.device) -> tuple[torch.dtype, torch.dtype]:
+        """(parameters' dtype, activations' dtype) for training."""
+        if self.precision == "float64":
+            if not supports_float64(device):
+                raise TypeError(f"{device.type} has no float64; use precision='float32' or 'auto'.")
+            return torch.float64, torch.float64
+        low = lowp_dtype(device) if self.precision == "auto" else None
+        return torch.float32, low or torch.float32
+
+    def _check_solver(self) -> bool:
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
+        return True
+
+    def _initialize(self, units: list[int], rs: np.random.RandomState, dtype: np.dtype) -> None:
+        """First fit: scikit-learn's attributes and its Glorot-uniform draws, in its order."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = units[-1]
+        self.n_layers_ = len(units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self._loss_kind() == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            self.coefs_.append(rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+            self.intercepts_.append(rs.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [b.copy() for b in self.intercepts_]
+        if self.solver in _STOCHASTIC:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _pack(self, coefs: list, intercepts: list, like: Tensor) -> Tensor:
+        flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in list(coefs) + list(intercepts)])
+        return torch.as_tensor(flat, dtype=like.dtype).to(like.device)
+
+    def _unpack(self, theta: Tensor, layout: Layout, dtype: np.dtype) -> tuple[list, list]:
+        Ws, bs = layout.views(theta.detach().cpu())
+        return [W.numpy().astype(dtype) for W in Ws], [b.numpy().astype(dtype) for b in bs]
+
+    # -- fit --------------------------------------------------------------------------
+    def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False):
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if isinstance(X, np.memmap):
+            X = np.asarray(X)  # a plain view: training needs random access to rows
+        if isinstance(X, Source):
+            raise TypeError(
+                f"{type(self).__name__} trains on arrays and tensors (rows are drawn at random); "
+                "read the source into memory first (streaming training from files is not supported yet)."
+            )
+        X, y = self._validate(X, y, reset=first_pass, multi_output=True, y_numeric=not is_classifier(self))
+        Y = self._targets(y, incremental)
+        w = self._sample_weight(sample_weight, X)
+        n, d = X.shape
+        self.n_outputs_ = int(Y.shape[1])
+        units = [d, *hidden, self.n_outputs_]
+        rs = check_random_state(self.random_state)
+        np_dtype = numpy_dtype(X)
+        if first_pass:
+            self._initialize(units, rs, np_dtype)
+        elif [c.shape for c in self.coefs_] != list(zip(units[:-1], units[1:])):
+            raise ValueError(
+                f"The network's layer sizes {units} differ from the fitted ones "
+                f"{[self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]}; "
+                "fit again with warm_start=False."
+            )
+        device = self._device()
+        master, compute = self._precisions(device)
+        layout = Layout(units)
+        with torch.no_grad(), compute_context(device):
+            budget = memory_budget(device)  # measured before the network and the data take their share
+            net = Network(layout, self.activation, self.out_activation_, self._loss_kind(), master, compute, device)
+            net.theta.copy_(self._pack(self.coefs_, self.intercepts_, net.theta))
+            Xt, Yt, wt, moved = place(_as_tensor(X), _as_tensor(Y), None if w is None else _as_tensor(w),
+                                      device, compute, resident_budget(device))
+            data = TrainData(Xt, Yt, wt, device)
+            copies = 3 if self.solver in _STOCHASTIC else 24  # optimizer state, best weights / L-BFGS history
+            fixed = 0 if device.type == "cpu" else moved + net.state_bytes(copies)
+            act_budget = max(budget - fixed, net.bytes_per_row())
+            if self.solver in _STOCHASTIC:
+                self._fit_stochastic(net, data, Y, n, rs, incremental, act_budget)
+            else:
+                trainer = Trainer(net, data, self.alpha, plan_rows(act_budget, net.bytes_per_row(), n),
+                                  bool(self.verbose))
+                self.batch_size_ = n
+                self.n_iter_, self.loss_ = run_lbfgs(trainer, max_iter=self.max_iter, max_fun=self.max_fun,
+                                                     tol=self.tol, verbose=bool(self.verbose))
+            self._reset_cache()
+            self.coefs_, self.intercepts_ = self._unpack(net.theta, layout, np_dtype)
+        if not all(np.isfinite(a).all() for a in self.coefs_ + self.intercepts_):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _make_optimizer(self):
+        if self.solver == "sgd":
+            return SGD(self.learning_rate_init, self.learning_rate, self.momentum, self.nesterovs_momentum,
+                       self.power_t)
+        return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+
+    def _fit_stochastic(self, net: Network, data: TrainData, Y: Any, n: int, rs: np.random.RandomState,
+                        incremental: bool, budget: int) -> None:
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        acc = accumulator_dtype(net.device)
+        val = None
+        if early_stopping:
+            stratify = None
+            if is_classifier(self) and self.n_outputs_ == 1:  # as scikit-learn: binary targets only
+                stratify = Y.cpu().numpy() if isinstance(Y, Tensor) else Y
+            train_idx, val_idx = train_test_split(np.arange(n), random_state=rs,
+                                                  test_size=self.validation_fraction, stratify=stratify)
+            if len(val_idx) < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            kind = "accuracy" if is_classifier(self) else "r2"
+            val = Validation(data.subset(val_idx), kind, net.master, acc, budget)
+            data = data.subset(train_idx)
+            if self.best_validation_score_ is None:  # warm start after a fit without early stopping
+                self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
+        n_train = data.n
+        trainer = Trainer(net, data, self.alpha, 1, bool(self.verbose))
+        batch = self._batch_size(trainer, n_train, incremental, budget)
+        # "max" found a batch that fits in one piece; others are micro-batched to the budget
+        trainer.rows = batch if self.batch_size == "max" else plan_rows(budget, net.bytes_per_row(), batch)
+        best = self._pack(self._best_coefs, self._best_intercepts, net.theta) if early_stopping else None
+        single_class = is_classifier(self) and len(self.classes_) == 1
+        total = torch.zeros((), dtype=acc, device=net.device)
+        sample_idx = np.arange(n_train, dtype=int)
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                start = time.perf_counter()
+                order = None
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=rs)
+                    order = data.order(sample_idx)
+                total.zero_()
+                trainer.epoch(self._optimizer, batch, order, total)
+                self.n_iter_ += 1
+                self.loss_ = float(total) / n_train
+                self.t_ += n_train
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    rate = n_train / max(time.perf_counter() - start, 1e-9)
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}, {rate:,.0f} samples/s")
+                self._update_no_improvement_count(net, val, best, single_class)
+                self._optimizer.iteration_ends(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if early_stopping else "Training loss"
+                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                           f"{self.n_iter_no_change} consecutive epochs.")
+                    if self._optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                        "optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=3,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=3)
+        if early_stopping:
+            net.theta.copy_(best)
+            self._best_coefs, self._best_intercepts = self._unpack(best, net.layout, self.coefs_[0].dtype)
+
+    def _batch_size(self, trainer: Trainer, n: int, incremental: bool, budget: int) -> int:
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        elif self.batch_size == "max":
+            known = getattr(self, "batch_size_", None) if incremental else None
+            batch = min(known, n) if known else find_batch_size(trainer, budget)
+        else:
+            if self.batch_size > n:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                    stacklevel=4,
+                )
+            batch = int(np.clip(self.batch_size, 1, n))
+        self.batch_size_ = batch
+        return batch
+
+    def _update_no_improvement_count(self, net: Network, val: Validation | None, best: Tensor | None,
+                                     single_class: bool) -> None:
+        if val is not None:
+            score = val.score(net, single_class)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                best.copy_(net.theta)
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # -- predict ----------------------------------------------------------------------
+    def _device_params(self, device: torch.device, dtype: torch.dtype) -> tuple[list[Tensor], list[Tensor]]:
+        cache = self.__dict__.setdefault("_dev_cache", {})
+        key = ("mlp", str(device), dtype)
+        if key not in cache:
+            cache[key] = ([torch.as_tensor(W, dtype=dtype).to(device) for W in self.coefs_],
+                          [torch.as_tensor(b, dtype=dtype).to(device) for b in self.intercepts_])
+        return cache[key]
+
+    def _forward_output(self, X: Any) -> Any:
+        """The network's output (n, n_outputs) for X, in X's type and float dtype."""
+        X = self._check_predict(X)
+        device = self._device()
+        dtype = self._dtype(X, device)
+        Ws, bs = self._device_params(device, dtype)
+        units = [self.n_features_in_] + [W.shape[1] for W in Ws]
+        per_row = torch.empty((), dtype=dtype).element_size() * (units[0] + 3 * max(units[1:]))
+        return self._map_rows(X, lambda c: forward(Ws, bs, c, self.activation, self.out_activation_), per_row)
+
+    def to_torch(self, device: Any = None) -> torch.nn.Sequential:
+        """The trained network as a ``torch.nn.Sequential`` (weights copied).
+
+        Linear layers with the hidden activation between them and the output
+        activation last (softmax, sigmoid, exp or none): its output for a batch is
+        what ``predict_proba`` and ``predict`` are computed from (for a binary
+        classifier, the probability of ``classes_[1]``, shape (n, 1)).
+
+        Parameters
+        ----------
+        device : str or torch.device, default=None
+            Where to put the module; None: the estimator's device.
+
+        Returns
+        -------
+        module : torch.nn.Sequential
+            In the dtype of ``coefs_`` (float32 on devices without float64).
+        """
+        check_is_fitted(self)
+        dev = self._device() if device is None else resolve_device(device)
+        dtype = torch.from_numpy(np.empty(0, dtype=self.coefs_[0].dtype)).dtype
+        if dtype == torch.float64 and not supports_float64(dev):
+            dtype = torch.float32
+        return to_module(self.coefs_, self.intercepts_, self.activation, self.out_activation_, dev, dtype)
