@@ -12,7 +12,7 @@ from gpuml.bench import _cases, _runner, markdown, verdicts, write
 from gpuml.bench._machine import ceilings, machine_info
 from gpuml.cli.main import main
 
-TINY = {"n": 3000, "d": 8, "k": 4, "iters": 3, "q": 200}
+TINY = {"n": 3000, "d": 8, "k": 4, "iters": 3, "q": 200, "h": 32, "batch": 100, "epochs": 30}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def tiny_result(tmp_path_factory):
 
 def test_every_case_runs_on_every_engine_and_agrees(tiny_result):
     names = [c["case"] for c in tiny_result["cases"]]
-    assert len(names) == 12 and "streamed Ridge (Parquet)" in names
+    assert len(names) == 13 and "streamed Ridge (Parquet)" in names and "MLPClassifier" in names
     for c in tiny_result["cases"]:
         engines = {r["engine"] for r in c["rows"]}
         assert "gpuml:cpu" in engines, c
@@ -59,7 +59,7 @@ def test_outputs(tiny_result, tmp_path):
     paths = write(tiny_result, str(tmp_path))
     assert paths[0].endswith(".json") and paths[1].endswith(".md")
     data = json.loads(open(paths[0]).read())
-    assert data["machine"]["torch"] == torch.__version__ and len(data["cases"]) == 12
+    assert data["machine"]["torch"] == torch.__version__ and len(data["cases"]) == 13
     md = markdown(tiny_result)
     assert "| case | size | engine |" in md and "Ceilings measured in the same run" in md
     assert any("gpuml on the CPU takes" in v for v in verdicts(tiny_result))

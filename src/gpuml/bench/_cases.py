@@ -215,6 +215,31 @@ def cases(scratch: str) -> list[Case]:
 
         return make, run
 
+    def mlp_data(rng, s):
+        X = rng.standard_normal((s["n"], s["d"]), dtype=np.float32)
+        W = rng.standard_normal((s["d"], 10)).astype(np.float32)
+        return {"X": X, "y": np.argmax(X @ W + rng.standard_normal((s["n"], 10), dtype=np.float32), 1)}
+
+    def mlp(engine, device, data):
+        s = data["size"]
+        params = dict(hidden_layer_sizes=(s["h"],), batch_size=s["batch"], max_iter=s["epochs"], tol=0.0,
+                      n_iter_no_change=s["epochs"] + 1, random_state=0, learning_rate_init=1e-3)
+        if engine == "torch_loop":
+            return _torch_loop(device, data, params)
+        from sklearn.neural_network import MLPClassifier as SkMLP
+
+        from ..neural_network import MLPClassifier
+
+        X, y = _as(engine, device, data["X"], data["y"])
+
+        def go():
+            est = MLPClassifier(device=device, precision="float32", **params) if engine == "gpuml" \
+                else SkMLP(**params)
+            est.fit(X, y)
+            return float(np.mean(_np(est.predict(X)) == data["y"]))
+
+        return go
+
     stream_sizes = {"quick": {"n": 400_000, "d": 31}, "cpu": {"n": 4_000_000, "d": 31},
                     "gpu": {"n": 8_000_000, "d": 63}}
     out = [
@@ -257,6 +282,15 @@ def cases(scratch: str) -> list[Case]:
              _fit_attr(preprocessing.StandardScaler, skp.StandardScaler, "scale_", needs_y=False),
              lambda s, r: (3.0 * s["n"] * s["d"], 4.0 * s["n"] * s["d"]),
              lambda a, b: (f"scale rel diff {_rel(a, b):.1e}", _rel(a, b), _rel(a, b) < 1e-5)),
+        Case("MLPClassifier",
+             {"quick": {"n": 20_000, "d": 64, "h": 256, "batch": 256, "epochs": 3},
+              "cpu": {"n": 100_000, "d": 64, "h": 256, "batch": 256, "epochs": 5},
+              "gpu": {"n": 1_000_000, "d": 128, "h": 1024, "batch": 4096, "epochs": 5}},
+             mlp_data, mlp,
+             lambda s, r: (6.0 * s["n"] * s["epochs"] * (s["d"] * s["h"] + s["h"] * 10), 4.0 * s["n"] * s["d"]),
+             lambda a, b: (f"train accuracy {a:.4f} vs {b:.4f}", abs(a - b), abs(a - b) < 0.03),
+             notes="adam, fixed epochs; also a plain hand-written PyTorch loop on the same device and data",
+             extra={"torch_loop": True}),
     ]
     for kind in ("npy", "parquet"):
         for model in ("Ridge", "KMeans"):
@@ -268,6 +302,39 @@ def cases(scratch: str) -> list[Case]:
                 notes="one pass from a file whose cache was dropped; the floor is the file's raw read time",
                 extra={"kind": kind}))
     return out
+
+
+def _torch_loop(device: str, data: dict, params: dict) -> Callable[[], float]:
+    """The baseline gpuml's MLP is held to: a plain PyTorch training loop, written as a user
+    would (same network, Adam, batch size, epochs, L2 penalty, shuffling; one sync per epoch)."""
+    import torch
+
+    X = torch.from_numpy(data["X"]).to(device)
+    y = torch.from_numpy(data["y"]).to(device)
+    h, batch, epochs = params["hidden_layer_sizes"][0], params["batch_size"], params["max_iter"]
+
+    def go() -> float:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], h), torch.nn.ReLU(), torch.nn.Linear(h, 10)).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=params["learning_rate_init"], betas=(0.9, 0.999), eps=1e-8)
+        n = X.shape[0]
+        for _ in range(epochs):
+            perm = torch.randperm(n, device=device)
+            total = torch.zeros((), device=device)
+            for i in range(0, n, batch):
+                idx = perm[i:i + batch]
+                out = net(X[idx])
+                loss = torch.nn.functional.cross_entropy(out, y[idx])
+                loss = loss + 1e-4 * sum((p * p).sum() for p in net.parameters() if p.ndim == 2) / (2 * len(idx))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach() * len(idx)
+            float(total)  # one sync per epoch, as a loop that logs its loss does
+        with torch.no_grad():
+            return float((net(X).argmax(1) == y).float().mean())
+
+    return go
 
 
 def _write_file(path: str, kind: str, rng: np.random.Generator, s: dict) -> None:

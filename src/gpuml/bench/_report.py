@@ -110,6 +110,11 @@ def verdicts(result: dict) -> list[str]:
                     what = "pinned host-to-device / read rate" if "cuda" in e else "raw read rate"
                     out.append(f"{'ok  ' if fr >= 0.8 else 'MISS'} {c['case']} on {e}: {100 * fr:.0f}% of the "
                                f"{what} (target >= 80%)")
+        for e, r in by.items():
+            if e.startswith("torch_loop:") and f"gpuml:{e.split(':', 1)[1]}" in by:
+                over = by[f"gpuml:{e.split(':', 1)[1]}"]["seconds"] / r["seconds"] - 1
+                out.append(f"{'ok  ' if over <= 0.10 else 'MISS'} {c['case']} on {e.split(':', 1)[1]}: "
+                           f"{100 * over:+.0f}% time over a plain PyTorch loop (target <= 10%)")
         api = next((r for e, r in by.items() if e.startswith("array_api:cuda")), None)
         if gpu and api:
             ok = gpu["seconds"] < api["seconds"]
