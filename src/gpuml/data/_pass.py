@@ -9,7 +9,6 @@ only when a single row does not fit.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,17 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..device import memory_budget
+from ..device import DeviceMemoryError, is_out_of_memory, memory_budget, release_cached
 from ._loader import Prefetcher, to_device
 from ._sources import Chunk, Source, check_chunk
 
 S = TypeVar("S")
 #: Chunks the background reader keeps ready ahead of the one being computed.
 PREFETCH_DEPTH = 2
-
-
-class DeviceMemoryError(MemoryError):
-    """Not even one row of a pass fits in the device's memory."""
 
 
 class Progress(Protocol):
@@ -64,18 +59,6 @@ def plan_rows(budget: int, bytes_per_row: int, n_rows: int) -> int:
     100
     """
     return max(1, min(n_rows, budget // max(1, bytes_per_row)))
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return not isinstance(exc, DeviceMemoryError)
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def _free(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
 
 
 def _halves(c: Chunk, rows: int) -> Iterator[Chunk]:
@@ -119,9 +102,9 @@ def _drive(source: Source, device: torch.device, dtype: torch.dtype | None, byte
             try:
                 step(to_device(piece, device, dtype, stream))
             except (RuntimeError, MemoryError) as exc:
-                if not _is_oom(exc):
+                if not is_out_of_memory(exc):
                     raise
-                _free(device)
+                release_cached(device)
                 if len(piece.X) == 1:
                     raise DeviceMemoryError(
                         f"One row of this pass needs about {bytes_per_row:,} bytes of working memory on "

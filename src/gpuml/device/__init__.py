@@ -1,6 +1,13 @@
 """Where work runs: device resolution, float64 support, memory budget."""
 
-from ._memory import free_bytes, memory_budget, resident_budget
+from ._memory import (
+    DeviceMemoryError,
+    free_bytes,
+    is_out_of_memory,
+    memory_budget,
+    release_cached,
+    resident_budget,
+)
 from ._resolve import (
     accelerator,
     accumulator_dtype,
@@ -11,12 +18,15 @@ from ._resolve import (
 )
 
 __all__ = [
+    "DeviceMemoryError",
     "accelerator",
     "accumulator_dtype",
     "compute_context",
     "explain_device",
     "free_bytes",
+    "is_out_of_memory",
     "memory_budget",
+    "release_cached",
     "resident_budget",
     "resolve_device",
     "supports_float64",

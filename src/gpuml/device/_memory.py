@@ -6,6 +6,7 @@ reads ``/proc/meminfo`` (or ``os.sysconf``) so tests exercise the same planner.
 
 from __future__ import annotations
 
+import gc
 import os
 
 import torch
@@ -14,7 +15,7 @@ import torch
 SAFE_FRACTION = 0.5
 #: On the CPU, chunks that stay near the caches (and below malloc's mmap threshold, so
 #: their buffers are reused rather than page-faulted afresh) are several times faster.
-CPU_CHUNK_CAP = 8 * 2**20
+CPU_CHUNK_CAP = 32 * 2**20
 
 
 def free_bytes(device: torch.device) -> int:
@@ -62,3 +63,21 @@ def memory_budget(device: torch.device) -> int:
     if device.type == "cpu":
         budget = min(budget, CPU_CHUNK_CAP)
     return max(budget, 1 << 20)
+
+
+class DeviceMemoryError(MemoryError):
+    """Not even one row of a pass fits in the device's memory."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation failure worth retrying with fewer rows (CUDA's, or MemoryError on the CPU)."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return not isinstance(exc, DeviceMemoryError)
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def release_cached(device: torch.device) -> None:
+    """Give back what a failed chunk held: Python garbage and the CUDA allocator's cache."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -17,7 +17,6 @@ out-of-memory recovery, the ``batch_size="max"`` search, epochs and L-BFGS.
 
 from __future__ import annotations
 
-import gc
 import warnings
 from collections.abc import Callable
 
@@ -26,7 +25,8 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-from ..data import DeviceMemoryError, plan_rows
+from ..data import plan_rows
+from ..device import DeviceMemoryError, is_out_of_memory, release_cached
 from ._network import Network, forward, grad_chunk
 
 Ids = slice | Tensor
@@ -42,21 +42,6 @@ def _len(ids: Ids) -> int:
 
 def _sub(ids: Ids, s: int, e: int) -> Ids:
     return slice(ids.start + s, ids.start + e) if isinstance(ids, slice) else ids[s:e]
-
-
-def is_oom(exc: BaseException) -> bool:
-    """An out-of-memory error worth retrying with fewer rows."""
-    if isinstance(exc, DeviceMemoryError):
-        return False
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def free_memory(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
 
 
 class TrainData:
@@ -127,11 +112,11 @@ class Trainer:
             try:
                 return self._gradient(ids)
             except (RuntimeError, MemoryError) as exc:
-                if not is_oom(exc):
+                if not is_out_of_memory(exc):
                     raise
                 rows = min(self.rows, _len(ids))
                 self.net.release()
-                free_memory(self.net.device)
+                release_cached(self.net.device)
                 if rows <= 1:
                     raise DeviceMemoryError(
                         f"One row of this network needs about {self.net.bytes_per_row():,} bytes of working "
@@ -195,7 +180,7 @@ def search_rows(fits: Callable[[int], bool], start: int, cap: int, *, margin: fl
         try:
             ok = fits(r)
         except (RuntimeError, MemoryError) as exc:
-            if not is_oom(exc):
+            if not is_out_of_memory(exc):
                 raise
             ok = False
         if ok:
@@ -250,7 +235,7 @@ def find_batch_size(trainer: Trainer, budget: int) -> int:
     start = plan_rows(budget, trainer.net.bytes_per_row(), n)
     rows = search_rows(lambda r: step_peak_bytes(trainer, r, budget) <= budget, start, n)
     trainer.net.grad.zero_()
-    free_memory(trainer.net.device)
+    release_cached(trainer.net.device)
     return rows
 
 

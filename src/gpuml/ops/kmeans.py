@@ -15,7 +15,7 @@ def nearest_center(X: Tensor, centers: Tensor, c_norms: Tensor) -> tuple[Tensor,
 
     X (r, d), centers (k, d), c_norms (k,) -> labels (r,) int64, sq_dist (r,).
     """
-    scores = c_norms[None, :] - 2 * (X @ centers.T)  # (r, k): |c|² - 2 x·c
+    scores = torch.addmm(c_norms[None, :], X, centers.T, alpha=-2)  # (r, k): |c|² - 2 x·c, one kernel
     best, labels = scores.min(1)
     return labels, (best + row_norms_sq(X)).clamp_min(0)
 
@@ -54,14 +54,14 @@ class LloydStep:
 
     def update(self, state: LloydState, X: Tensor, y: Tensor | None, w: Tensor | None) -> LloydState:
         labels, d2 = nearest_center(X, self.centers, self.c_norms)
-        Xa = X.to(self.acc_dtype)  # (r, d)
-        if w is None:
-            sums = torch.zeros_like(state.sums).index_add_(0, labels, Xa)
+        if w is None:  # per-chunk sums in X's dtype (a few thousand rows), accumulated in float64
+            sums = torch.zeros(state.sums.shape, dtype=X.dtype, device=X.device).index_add_(0, labels, X)
+            sums = sums.to(self.acc_dtype)
             weights = torch.bincount(labels, minlength=state.weights.shape[0]).to(self.acc_dtype)
             inertia = d2.to(self.acc_dtype).sum()
         else:
             w = w.to(self.acc_dtype)
-            sums = torch.zeros_like(state.sums).index_add_(0, labels, Xa * w[:, None])
+            sums = torch.zeros_like(state.sums).index_add_(0, labels, X.to(self.acc_dtype) * w[:, None])
             weights = torch.zeros_like(state.weights).index_add_(0, labels, w)
             inertia = (d2.to(self.acc_dtype) * w).sum()
         return self.merge(state, LloydState(sums, weights, inertia))
