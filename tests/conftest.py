@@ -7,12 +7,16 @@ float64 tests on MPS are skipped (the device has no float64).
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
 import torch
 
 import gpuml
+
+# device="auto" caches the machine's measured rates: keep the tests' cache out of the user's home
+os.environ.setdefault("GPUML_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"gpuml-test-cache-{os.getuid()}"))
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one thread per xdist worker: workers already use every core, and OpenMP threads fighting

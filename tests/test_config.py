@@ -14,12 +14,13 @@ from gpuml.device import explain_device, resolve_device
 
 def test_defaults():
     cfg = gpuml.get_config()
-    assert cfg == {"device": "auto", "allow_tf32": False, "memory_limit": None}
+    assert cfg == {"device": "auto", "allow_tf32": False, "memory_limit": None, "cache_dir": None}
 
 
 def test_context_restores_and_set_config_persists():
     with gpuml.config_context(device="cpu", memory_limit="2MiB", allow_tf32=True):
-        assert gpuml.get_config() == {"device": "cpu", "allow_tf32": True, "memory_limit": 2 * 2**20}
+        assert gpuml.get_config() == {"device": "cpu", "allow_tf32": True, "memory_limit": 2 * 2**20,
+                                      "cache_dir": None}
     assert gpuml.get_config()["device"] == "auto"
     gpuml.set_config(memory_limit="1GB")
     try:

@@ -7,6 +7,7 @@ safe across threads and asyncio tasks, as in scikit-learn's ``config_context``.
 from __future__ import annotations
 
 import contextvars
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ _DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "allow_tf32": False,
     "memory_limit": None,
+    "cache_dir": None,
 }
 _config: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
     "gpuml_config", default=_DEFAULTS
@@ -60,6 +62,8 @@ def _checked(**changes: Any) -> dict[str, Any]:
     out = {k: v for k, v in changes.items() if v is not None or k == "memory_limit"}
     if "memory_limit" in out:
         out["memory_limit"] = parse_bytes(out["memory_limit"])
+    if out.get("cache_dir") is not None and not isinstance(out["cache_dir"], (str, os.PathLike)):
+        raise ValueError(f"cache_dir must be a folder path, got {out['cache_dir']!r}")
     if "allow_tf32" in out and not isinstance(out["allow_tf32"], bool):
         raise ValueError(f"allow_tf32 must be True or False, got {out['allow_tf32']!r}")
     if "device" in out:
@@ -82,7 +86,7 @@ def get_config() -> dict[str, Any]:
 
 
 def set_config(
-    device: Any = None, allow_tf32: bool | None = None, memory_limit: Any = ...
+    device: Any = None, allow_tf32: bool | None = None, memory_limit: Any = ..., cache_dir: Any = None
 ) -> None:
     """Change settings for the rest of the program (or the current context).
 
@@ -98,8 +102,11 @@ def set_config(
         Working-memory budget of one pass in bytes, or a string like ``"512MB"``;
         ``None`` means a safe fraction of the device's free memory.
         Left unchanged when not given.
+    cache_dir : str, default=None
+        Where ``device="auto"`` caches the machine's measured rates (default:
+        ``$GPUML_CACHE_DIR``, else ``~/.cache/gpuml``).
     """
-    changes: dict[str, Any] = {"device": device, "allow_tf32": allow_tf32}
+    changes: dict[str, Any] = {"device": device, "allow_tf32": allow_tf32, "cache_dir": cache_dir}
     if memory_limit is not ...:
         changes["memory_limit"] = memory_limit
     _config.set({**_config.get(), **_checked(**changes)})

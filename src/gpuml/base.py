@@ -8,6 +8,7 @@ a torch tensor in, a torch tensor on the same device out.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,13 @@ import torch
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from torch import Tensor
 
+from ._config import get_config
 from .data import ArraySource, Source, as_source, run_map
 from .data import resident as _resident
 from .device import resident_budget, resolve_device, supports_float64
 
 _TORCH_FLOATS = (torch.float32, torch.float64)
+logger = logging.getLogger("gpuml")
 
 
 def _name(est: Any) -> str:
@@ -172,8 +175,66 @@ class GpumlEstimator:
 
     # -- devices ----------------------------------------------------------------------
     def _device(self) -> torch.device:
-        """The device this call runs on (the ``device`` parameter, else the global one)."""
-        return resolve_device(getattr(self, "device", None))
+        """The device this call runs on: the ``device`` parameter (else the global setting);
+        for "auto", the device chosen at fit when it is present here."""
+        spec = getattr(self, "device", None)
+        spec = get_config()["device"] if spec is None else spec
+        chosen = getattr(self, "device_", None)
+        if isinstance(spec, str) and spec == "auto" and chosen is not None:
+            try:
+                return resolve_device(chosen)
+            except ValueError:  # fitted on a GPU, unpickled without one
+                pass
+        return resolve_device(spec)
+
+    #: scikit-learn's estimator of the same name may run the fit on the CPU ("auto" delegation).
+    _delegates_to_sklearn = False
+
+    def _work(self, n: int, d: int) -> tuple[float, float]:
+        """(FLOPs per pass, passes) of a fit on n x d rows, for the ``device="auto"`` cost model."""
+        return 2.0 * n * d, 1.0
+
+    def _decide(self, X: Any) -> torch.device:
+        """Choose where this fit runs; records ``device_``, ``engine_`` and ``engine_reason_``.
+
+        An explicit device is obeyed. For "auto" the cost model (``gpuml.device._auto``)
+        weighs the accelerator, gpuml on the CPU and, for in-memory NumPy data,
+        scikit-learn's estimator on the CPU.
+        """
+        from .device import _auto, accelerator
+
+        spec = getattr(self, "device", None)
+        spec = get_config()["device"] if spec is None else spec
+        if not (isinstance(spec, str) and spec == "auto"):
+            dev = resolve_device(spec)
+            self.device_, self.engine_ = str(dev), "gpuml"
+            self.engine_reason_ = f"{dev}/gpuml: asked for explicitly (device={str(spec)!r})"
+            return dev
+        acc = accelerator()
+        n, d = (X.n_rows, X.n_features) if isinstance(X, Source) else (int(X.shape[0]), int(X.shape[1]))
+        flops, passes = self._work(n, d)
+        on_device = str(X.device) if isinstance(X, Tensor) else None
+        work = _auto.Work(type(self).__name__, n, d, flops, passes, numpy_dtype(X).itemsize, on_device)
+        allow_sklearn = self._delegates_to_sklearn and isinstance(X, np.ndarray)
+        decision = _auto.choose(work, _auto.rates(acc), str(acc) if acc is not None else "cpu",
+                                allow_sklearn=allow_sklearn)
+        self.device_, self.engine_, self.engine_reason_ = decision.device, decision.engine, decision.reason
+        logger.info("%s: %s", type(self).__name__, decision.reason)
+        return resolve_device(decision.device)
+
+    def _fit_sklearn(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """Fit scikit-learn's estimator of the same name and take its fitted attributes."""
+        import importlib
+
+        family = type(self).__module__.split(".")[1]  # gpuml.<family>._module
+        cls = getattr(importlib.import_module(f"sklearn.{family}"), type(self).__name__)
+        params = {k: v for k, v in self.get_params(deep=False).items() if k != "device"}
+        fitted = cls(**params).fit(X, y, **fit_params) if y is not None else cls(**params).fit(X, **fit_params)
+        for name, value in vars(fitted).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(self, name, value)
+        self._reset_cache()
+        return self
 
     def _dtype(self, X: Any, device: torch.device) -> torch.dtype:
         """The compute dtype: X's own float dtype; float64 on MPS is an error, not a downcast."""

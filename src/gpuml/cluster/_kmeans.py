@@ -104,6 +104,13 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.algorithm = algorithm
         self.device = device
 
+    _delegates_to_sklearn = True
+
+    def _work(self, n: int, d: int) -> tuple[float, float]:
+        n_init = 1 if (self.n_init == "auto" and (self.init == "k-means++" or not isinstance(self.init, str))) \
+            else (10 if self.n_init == "auto" else self.n_init)
+        return 2.0 * n * d * self.n_clusters, n_init * (min(self.max_iter, 20) + 3.0)
+
     def _n_init(self) -> int:
         explicit = not isinstance(self.init, str) and not callable(self.init)
         if explicit:
@@ -166,7 +173,9 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         X, _ = self._validate(X, reset=True)
         w = self._sample_weight(sample_weight, X)
-        device = self._device()
+        device = self._decide(X)
+        if self.engine_ == "sklearn":
+            return self._fit_sklearn(X, sample_weight=w)
         dtype, acc = self._dtype(X, device), accumulator_dtype(device)
         src = self._source(X, device, w=w, resident=True)
         moments = run_pass(src, Gram(acc, diagonal=True, weighted=False), device)  # unweighted, as sklearn

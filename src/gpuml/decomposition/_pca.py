@@ -110,6 +110,15 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.random_state = random_state
         self.device = device
 
+    _delegates_to_sklearn = True
+
+    def _work(self, n: int, d: int) -> tuple[float, float]:
+        if self._solver(n, d) == "covariance_eigh":
+            return 2.0 * n * d * d, 1.0
+        k = self.n_components + self.n_oversamples
+        power = 7 if self.iterated_power == "auto" else self.iterated_power
+        return 4.0 * n * d * k, power + 3.0
+
     def _solver(self, n: int, d: int) -> str:
         if self.svd_solver in ("full", "covariance_eigh"):
             return "covariance_eigh"
@@ -146,7 +155,9 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 f"n_components={self.n_components} must be between 0 and "
                 f"min(n_samples, n_features)={k_max} with svd_solver={self.svd_solver!r}"
             )
-        device = self._device()
+        device = self._decide(X)
+        if self.engine_ == "sklearn":
+            return self._fit_sklearn(X)
         acc = accumulator_dtype(device)
         solver = self._solver(n, d)
         if solver == "covariance_eigh":

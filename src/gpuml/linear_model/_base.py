@@ -16,14 +16,23 @@ from ..ops import Gram, solve_normal_equations
 class LinearModelMixin(GpumlEstimator):
     """Fit ``coef_``/``intercept_`` by solving the (ridge) normal equations; predict X @ coef."""
 
+    _delegates_to_sklearn = True
+
+    def _work(self, n: int, d: int) -> tuple[float, float]:
+        return 2.0 * n * d * d, 1.0
+
     def _fit_least_squares(self, X: Any, y: Any, sample_weight: Any, alpha: Any) -> tuple[int, torch.Tensor]:
-        """Validate, run one Gram pass, solve. Returns (rows seen, centered Gram matrix).
+        """Validate, run one Gram pass, solve. Returns (rows seen, centered Gram matrix), or None
+        when "auto" handed the fit to scikit-learn.
 
         ``alpha`` is a scalar or an array of one penalty per target (0 = plain least squares).
         """
         X, y = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
         w = self._sample_weight(sample_weight, X)
-        device = self._device()
+        device = self._decide(X)
+        if self.engine_ == "sklearn":
+            self._fit_sklearn(X, y, sample_weight=sample_weight)
+            return None
         acc = accumulator_dtype(device)
         src = self._source(X, device, y=y, w=w)
         n_targets = src.n_targets

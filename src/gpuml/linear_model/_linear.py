@@ -98,7 +98,10 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
         self : LinearRegression
         """
         _no_positive(self)
-        n, G = self._fit_least_squares(X, y, sample_weight, 0.0)
+        fitted = self._fit_least_squares(X, y, sample_weight, 0.0)
+        if fitted is None:
+            return self
+        n, G = fitted
         lam = torch.linalg.eigvalsh(G).flip(0).clamp_min(0)  # (d,) descending
         cutoff = G.shape[0] * torch.finfo(G.dtype).eps * lam[0]
         self.rank_ = int((lam > cutoff).sum())
@@ -198,7 +201,8 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
         alpha = np.asarray(self.alpha, dtype=np.float64)
         if (alpha < 0).any() or not np.isfinite(alpha).all():
             raise ValueError(f"alpha must be non-negative and finite, got {self.alpha!r}")
-        self._fit_least_squares(X, y, sample_weight, alpha)
+        if self._fit_least_squares(X, y, sample_weight, alpha) is None:
+            return self
         self.n_iter_ = None  # a direct solve, as scikit-learn's own direct solvers report
         self.solver_ = "eigh"
         return self

@@ -115,6 +115,13 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.device = device
 
+    _delegates_to_sklearn = True
+
+    def _work(self, n: int, d: int) -> tuple[float, float]:
+        k = getattr(self, "_n_classes_seen", 2)
+        k = 1 if k == 2 else k
+        return 4.0 * n * d * k, 1.2 * min(self.max_iter, 60)
+
     def _inverse_strength(self) -> float:
         if self.l1_ratio not in (0, 0.0, None):
             raise ValueError(
@@ -156,7 +163,10 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
                 "This solver needs samples of at least 2 classes in the data, but the data "
                 f"contains only one class: {classes[0]!r}"
             )
-        device = self._device()
+        self._n_classes_seen = len(classes)
+        device = self._decide(X)
+        if self.engine_ == "sklearn":
+            return self._fit_sklearn(X, y, sample_weight=sample_weight)
         acc = accumulator_dtype(device)
         codes = torch.as_tensor(codes, device=device if isinstance(y, Tensor) else "cpu")
         d = X.shape[1]

@@ -34,6 +34,9 @@ class NeighborsMixin(GpumlEstimator):
         "device": [None, str, torch.device],
     }
 
+    def _work(self, n: int, d: int) -> tuple[float, float]:
+        return 2.0 * n * n * d, 1.0  # the queries are not known at fit: as many as the indexed rows
+
     def _effective_metric(self) -> str:
         if self.metric_params:
             raise ValueError("metric_params is not supported by gpuml's neighbors estimators.")
@@ -48,7 +51,7 @@ class NeighborsMixin(GpumlEstimator):
 
     def _fit_index(self, X) -> None:
         """Store the indexed rows (as given: NumPy, or a tensor left where it is)."""
-        self._device()  # an unknown or absent device is an error at fit, not at query time
+        self._decide(X)  # an unknown or absent device is an error at fit, not at query time
         self.effective_metric_ = self._effective_metric()
         self.effective_metric_params_ = {}
         self._fit_X = X

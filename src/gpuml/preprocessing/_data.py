@@ -114,7 +114,7 @@ class StandardScaler(GpumlEstimator, OneToOneFeatureMixin, TransformerMixin, Bas
         first = not hasattr(self, "_moments")
         X, _ = self._validate(X, reset=first)
         w = self._sample_weight(sample_weight, X)
-        device = self._device()
+        device = self._decide(X) if first else self._device()
         acc = accumulator_dtype(device)
         gram = Gram(acc, diagonal=True)
         state = run_pass(self._source(X, device, w=w), gram, device)

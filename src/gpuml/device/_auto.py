@@ -1,0 +1,228 @@
+"""``device="auto"``: which engine runs a fit, chosen by a cost model on measured rates.
+
+Three engines: gpuml's kernels on the accelerator, gpuml's kernels on the CPU, and
+scikit-learn's own estimator on the CPU (delegation: the fitted model is still the
+gpuml estimator, with scikit-learn's fitted attributes). The cost of a call is its
+work (FLOPs, bytes, passes, transfers, and the fixed cost of each kernel launch)
+against the machine's rates, which a micro-benchmark of about a second measures once
+and caches per machine and software versions, in ``$GPUML_CACHE_DIR`` or the
+``cache_dir`` setting, else ``~/.cache/gpuml``.
+
+scikit-learn's CPU time is estimated as gpuml's CPU time times a per-estimator ratio
+measured by the benchmark suite (``SKLEARN_RATIO``, from ``gpuml bench --preset cpu``).
+
+Examples
+--------
+>>> r = Rates(cpu_flops=5e10, cpu_bw=1e10, cpu_op=3e-6, gpu_flops=5e13, gpu_bw=2e12, gpu_op=1e-5, h2d=2e10)
+>>> choose(Work("Ridge", n=1_000, d=10, flops=2e5, passes=1), r).label()
+'cpu/sklearn'
+>>> choose(Work("Ridge", n=10_000_000, d=256, flops=1.3e12, passes=1), r).label()
+'cuda:0/gpuml'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+#: scikit-learn's CPU time over gpuml's CPU time, per estimator (benchmarks/results, cpu preset,
+#: 2 cores). Below 1: scikit-learn is faster on the CPU, so "auto" delegates to it there.
+SKLEARN_RATIO = {
+    "LinearRegression": 5.3, "Ridge": 0.80, "LogisticRegression": 1.8, "KMeans": 0.45, "PCA": 0.38,
+    "StandardScaler": 1.45, "NearestNeighbors": 0.52, "KNeighborsClassifier": 0.52,
+    "KNeighborsRegressor": 0.52,
+}
+#: Kernel launches per chunk of a pass (a handful of tensor ops), for the fixed cost per call.
+OPS_PER_CHUNK = 12
+#: Rows per chunk assumed for the launch count (the planner's order of magnitude).
+ROWS_PER_CHUNK = 65_536
+
+
+@dataclass
+class Rates:
+    """Measured rates: FLOP/s, bytes/s, seconds per kernel launch; GPU fields None without one."""
+
+    cpu_flops: float
+    cpu_bw: float
+    cpu_op: float
+    gpu_flops: float | None = None
+    gpu_bw: float | None = None
+    gpu_op: float | None = None
+    h2d: float | None = None
+    gpu_name: str | None = None
+
+
+@dataclass
+class Work:
+    """What a fit does: ``passes`` passes of ``flops`` FLOPs over n x d rows (itemsize bytes each)."""
+
+    estimator: str
+    n: int
+    d: int
+    flops: float
+    passes: float = 1.0
+    itemsize: int = 4
+    on_device: str | None = None  # "cuda:0" when X is already a tensor there
+
+
+@dataclass
+class Decision:
+    device: str
+    engine: str  # "gpuml" or "sklearn"
+    reason: str
+    estimates: dict[str, float]
+
+    def label(self) -> str:
+        return f"{self.device}/{self.engine}"
+
+
+def _pass_time(w: Work, flops_rate: float, bw: float, op: float) -> float:
+    chunks = max(1.0, w.n / ROWS_PER_CHUNK)
+    return max(w.flops / flops_rate, w.n * w.d * w.itemsize / bw) + chunks * OPS_PER_CHUNK * op
+
+
+def estimate(w: Work, r: Rates, allow_sklearn: bool = True) -> dict[str, float]:
+    """Estimated seconds per engine: "cpu/gpuml", "cpu/sklearn" (where it exists) and "gpu/gpuml"."""
+    nbytes = w.n * w.d * w.itemsize
+    back = nbytes / r.h2d if (w.on_device and not w.on_device.startswith("cpu") and r.h2d) else 0.0
+    cpu = w.passes * _pass_time(w, r.cpu_flops, r.cpu_bw, r.cpu_op) + back
+    out = {"cpu/gpuml": cpu}
+    if allow_sklearn and w.estimator in SKLEARN_RATIO:
+        out["cpu/sklearn"] = (cpu - back) * SKLEARN_RATIO[w.estimator] + back  # ratio: sklearn s / gpuml s
+    if r.gpu_flops:
+        to_gpu = 0.0 if (w.on_device and not w.on_device.startswith("cpu")) else nbytes / r.h2d
+        out["gpu/gpuml"] = w.passes * _pass_time(w, r.gpu_flops, r.gpu_bw, r.gpu_op) + to_gpu
+    return out
+
+
+def _ms(t: float) -> str:
+    return f"{t * 1e3:.3g} ms" if t < 1 else f"{t:.3g} s"
+
+
+def choose(w: Work, r: Rates, accelerator: str = "cuda:0", *, allow_sklearn: bool = True) -> Decision:
+    """The engine with the smallest estimated time, and why, in one line."""
+    est = estimate(w, r, allow_sklearn)
+    best = min(est, key=est.get)
+    where, engine = best.split("/")
+    device = accelerator if where == "gpu" else "cpu"
+    others = ", ".join(f"{k} {_ms(v)}" for k, v in sorted(est.items(), key=lambda kv: kv[1]) if k != best)
+    size = f"{w.n:,} x {w.d}"
+    if where == "gpu":
+        why = f"{size} is above the GPU crossover" if not w.on_device else f"the data is already on {w.on_device}"
+    elif r.gpu_flops:
+        why = f"{size} is below the GPU crossover"
+    else:
+        why = "no accelerator"
+    if engine == "sklearn":
+        why += "; scikit-learn's CPU kernels are faster here"
+    versus = f" vs {others}" if others else ""
+    return Decision(device, engine, f"{device}/{engine}: {why} (est. {_ms(est[best])}{versus})", est)
+
+
+# -- calibration ---------------------------------------------------------------------------
+
+def _op_time(device: torch.device) -> float:
+    x = torch.ones(16, device=device)
+    for _ in range(20):
+        x.add_(1)
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(200):
+        x.add_(1)
+    _sync(device)
+    return (time.perf_counter() - t) / 200
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rates_of(device: torch.device, n: int, nbytes: int) -> tuple[float, float, float]:
+    a = torch.randn(n, n, device=device)
+    src = torch.ones(nbytes // 4, device=device)
+    dst = torch.empty_like(src)
+    best_mm = best_bw = float("inf")
+    for _ in range(3):
+        _sync(device)
+        t = time.perf_counter()
+        a @ a
+        _sync(device)
+        best_mm = min(best_mm, time.perf_counter() - t)
+        t = time.perf_counter()
+        dst.copy_(src)
+        _sync(device)
+        best_bw = min(best_bw, time.perf_counter() - t)
+    return 2 * n**3 / best_mm, 2 * nbytes / best_bw, _op_time(device)
+
+
+def calibrate(accelerator: torch.device | None) -> Rates:
+    """Measure the rates (about a second on a CPU, less on a GPU)."""
+    cpu = _rates_of(torch.device("cpu"), 512, 32 << 20)
+    r = Rates(*cpu)
+    if accelerator is not None and accelerator.type == "cuda":
+        r.gpu_flops, r.gpu_bw, r.gpu_op = _rates_of(accelerator, 4096, 256 << 20)
+        host = torch.empty(64 << 18, dtype=torch.float32).pin_memory()
+        dev = torch.empty_like(host, device=accelerator)
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            dev.copy_(host, non_blocking=True)
+            _sync(accelerator)
+            best = min(best, time.perf_counter() - t)
+        r.h2d = host.numel() * 4 / best
+        r.gpu_name = torch.cuda.get_device_name(accelerator)
+    elif accelerator is not None:  # MPS / XPU: no rates measured yet; treat as a fast device, documented
+        r.gpu_flops, r.gpu_bw, r.gpu_op, r.h2d = r.cpu_flops * 10, r.cpu_bw * 5, r.cpu_op * 2, r.cpu_bw
+        r.gpu_name = accelerator.type
+    return r
+
+
+def cache_dir() -> str:
+    from .._config import get_config
+
+    return (get_config().get("cache_dir") or os.environ.get("GPUML_CACHE_DIR")
+            or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gpuml"))
+
+
+def machine_key(accelerator: torch.device | None) -> str:
+    """What the rates depend on: the machine and the software versions."""
+    from .. import __version__
+
+    gpu = torch.cuda.get_device_name(accelerator) if accelerator is not None and accelerator.type == "cuda" else \
+        (accelerator.type if accelerator is not None else "none")
+    parts = [platform.node(), platform.machine(), platform.processor(), str(os.cpu_count()), gpu,
+             torch.__version__, __version__, str(torch.get_num_threads())]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+_memo: dict[str, Rates] = {}
+
+
+def rates(accelerator: torch.device | None) -> Rates:
+    """The machine's rates: from memory, else the cache file, else calibrated now and cached."""
+    key = machine_key(accelerator)
+    if key in _memo:
+        return _memo[key]
+    path = os.path.join(cache_dir(), f"rates-{key}.json")
+    try:
+        with open(path) as fh:
+            r = Rates(**json.load(fh))
+    except (OSError, ValueError, TypeError):
+        r = calibrate(accelerator)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as fh:
+                json.dump(asdict(r), fh)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only home: calibrate again next process
+    _memo[key] = r
+    return r

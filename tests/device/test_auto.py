@@ -1,0 +1,113 @@
+"""device="auto": the cost model's decisions on injected rates, the rates cache, the record of choices."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from gpuml.device import _auto
+from gpuml.device._auto import Rates, Work, choose
+from gpuml.linear_model import LinearRegression, Ridge
+
+FAST_GPU = Rates(cpu_flops=1e11, cpu_bw=2e10, cpu_op=3e-6, gpu_flops=5e13, gpu_bw=3e12, gpu_op=8e-6, h2d=2.5e10)
+SLOW_GPU = Rates(cpu_flops=1e11, cpu_bw=2e10, cpu_op=3e-6, gpu_flops=2e11, gpu_bw=5e10, gpu_op=4e-5, h2d=3e9)
+NO_GPU = Rates(cpu_flops=1e11, cpu_bw=2e10, cpu_op=3e-6)
+
+
+def ridge(n, d, on_device=None):
+    return Work("Ridge", n, d, 2.0 * n * d * d, 1.0, 4, on_device)
+
+
+def test_fast_gpu_takes_large_work_and_leaves_small_work_to_the_cpu():
+    assert choose(ridge(10_000_000, 256), FAST_GPU).label() == "cuda:0/gpuml"
+    small = choose(ridge(2_000, 20), FAST_GPU)
+    assert small.label() == "cpu/sklearn"
+    assert small.reason.startswith("cpu/sklearn: 2,000 x 20 is below the GPU crossover")
+    assert "(est. " in small.reason and "gpu/gpuml" in small.reason
+
+
+def test_slow_gpu_loses_to_the_cpu():
+    assert choose(ridge(1_000_000, 64), SLOW_GPU).device == "cpu"
+    assert choose(Work("KMeans", 1_000_000, 32, 2e6 * 32 * 32, 23), SLOW_GPU).device == "cpu"
+
+
+def test_no_gpu_chooses_between_cpu_engines_by_measured_ratio():
+    # scikit-learn's KMeans beats gpuml's CPU kernels (ratio < 1); gpuml's LinearRegression beats sklearn's
+    assert choose(Work("KMeans", 100_000, 16, 3.2e7, 23), NO_GPU).label() == "cpu/sklearn"
+    assert choose(Work("LinearRegression", 100_000, 16, 5.1e7, 1), NO_GPU).label() == "cpu/gpuml"
+    assert "no accelerator" in choose(ridge(100, 3), NO_GPU).reason
+    assert choose(ridge(100, 3), NO_GPU, allow_sklearn=False).label() == "cpu/gpuml"
+
+
+def test_data_already_on_the_gpu_weighs_toward_it():
+    n, d = 30_000, 64
+    assert choose(ridge(n, d), SLOW_GPU).device == "cpu"
+    on_gpu = choose(ridge(n, d, on_device="cuda:0"), SLOW_GPU)
+    assert on_gpu.device == "cuda:0" and "already on cuda:0" in on_gpu.reason
+
+
+def test_rates_are_calibrated_once_cached_and_invalidated_by_versions(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPUML_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_auto, "_memo", {})
+    calls = []
+    monkeypatch.setattr(_auto, "calibrate", lambda acc: calls.append(acc) or NO_GPU)
+    first = _auto.rates(None)
+    assert first == NO_GPU and len(calls) == 1
+    assert len(list(tmp_path.glob("rates-*.json"))) == 1
+    monkeypatch.setattr(_auto, "_memo", {})  # a new process: read from the cache file
+    assert _auto.rates(None) == NO_GPU and len(calls) == 1
+    monkeypatch.setattr(_auto, "_memo", {})
+    monkeypatch.setattr(torch, "__version__", "99.0.0")  # another torch: measured again
+    _auto.rates(None)
+    assert len(calls) == 2 and len(list(tmp_path.glob("rates-*.json"))) == 2
+
+
+def test_cache_dir_setting_wins_over_the_environment(tmp_path, monkeypatch):
+    import gpuml
+
+    monkeypatch.setenv("GPUML_CACHE_DIR", str(tmp_path / "env"))
+    assert _auto.cache_dir() == str(tmp_path / "env")
+    with gpuml.config_context(cache_dir=str(tmp_path / "setting")):
+        assert _auto.cache_dir() == str(tmp_path / "setting")
+
+
+def test_real_calibration_is_quick_and_sane():
+    import time
+
+    t = time.perf_counter()
+    r = _auto.calibrate(None)
+    assert time.perf_counter() - t < 5
+    assert r.cpu_flops > 1e8 and r.cpu_bw > 1e8 and 0 < r.cpu_op < 1e-2
+
+
+def test_estimators_record_what_they_ran_on_and_why(monkeypatch, caplog):
+    monkeypatch.setattr(_auto, "rates", lambda acc: NO_GPU)
+    X = np.random.default_rng(0).standard_normal((500, 4))
+    y = X @ [1.0, 2.0, 3.0, 4.0]
+    with caplog.at_level(logging.INFO, logger="gpuml"):
+        auto = Ridge().fit(X, y)
+    assert auto.engine_ == "sklearn" and auto.device_ == "cpu"
+    assert auto.engine_reason_.startswith("cpu/sklearn: ") and auto.engine_reason_ in caplog.text
+    explicit = Ridge(device="cpu").fit(X, y)
+    assert (explicit.engine_, explicit.engine_reason_) == ("gpuml", "cpu/gpuml: asked for explicitly (device='cpu')")
+    # the delegated fit is still a gpuml model with scikit-learn's fitted attributes
+    np.testing.assert_allclose(auto.coef_, explicit.coef_, rtol=1e-10)
+    np.testing.assert_allclose(auto.predict(X), explicit.predict(X), rtol=1e-10)
+    assert isinstance(auto, Ridge)
+
+
+def test_tensor_input_is_never_handed_to_sklearn(monkeypatch):
+    monkeypatch.setattr(_auto, "rates", lambda acc: NO_GPU)
+    X = torch.randn(500, 4, dtype=torch.float64)
+    est = LinearRegression().fit(X, X @ torch.ones(4, dtype=torch.float64))
+    assert est.engine_ == "gpuml"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no cuda device visible to PyTorch")
+def test_auto_picks_the_gpu_for_large_work_on_a_real_gpu():
+    X = torch.randn(2_000_000, 128, device="cuda")
+    est = Ridge().fit(X, X[:, 0])
+    assert est.device_.startswith("cuda"), est.engine_reason_
