@@ -8,6 +8,7 @@ a torch tensor in, a torch tensor on the same device out.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -80,6 +81,20 @@ def _check_target_tensor(y: Any, n: int, multi_output: bool) -> Tensor:
     if y.is_floating_point() and not bool(torch.isfinite(y).all()):
         raise ValueError("Input y contains NaN or infinity.")
     return y
+
+
+def delegable(method: Any) -> Any:
+    """Route ``method`` to scikit-learn's fitted estimator when "auto" handed it the fit and the
+    input is plain in-memory data (not a tensor, a source or a memmap)."""
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        fitted = self.__dict__.get("_sklearn_fitted")
+        if fitted is not None and not isinstance(X, (Tensor, Source, np.memmap)):
+            return getattr(fitted, method.__name__)(X, *args, **kwargs)
+        return method(self, X, *args, **kwargs)
+
+    return wrapper
 
 
 class GpumlEstimator:
@@ -203,6 +218,7 @@ class GpumlEstimator:
         """
         from .device import _auto, accelerator
 
+        self.__dict__.pop("_sklearn_fitted", None)
         spec = getattr(self, "device", None)
         spec = get_config()["device"] if spec is None else spec
         if not (isinstance(spec, str) and spec == "auto"):
@@ -234,6 +250,7 @@ class GpumlEstimator:
             if name.endswith("_") and not name.startswith("_"):
                 setattr(self, name, value)
         self._reset_cache()
+        self._sklearn_fitted = fitted  # predictions on NumPy data go to it too (``delegable``)
         return self
 
     def _dtype(self, X: Any, device: torch.device) -> torch.dtype:

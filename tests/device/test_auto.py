@@ -97,6 +97,13 @@ def test_estimators_record_what_they_ran_on_and_why(monkeypatch, caplog):
     np.testing.assert_allclose(auto.coef_, explicit.coef_, rtol=1e-10)
     np.testing.assert_allclose(auto.predict(X), explicit.predict(X), rtol=1e-10)
     assert isinstance(auto, Ridge)
+    # and its predictions on NumPy data come from scikit-learn's fitted estimator as well
+    calls = []
+    real = auto._sklearn_fitted.predict
+    auto._sklearn_fitted.predict = lambda Z: calls.append(1) or real(Z)
+    auto.predict(X)
+    auto.predict(torch.from_numpy(X))  # a tensor stays with gpuml's kernels
+    assert calls == [1]
 
 
 def test_tensor_input_is_never_handed_to_sklearn(monkeypatch):

@@ -53,7 +53,7 @@ def _as(engine: str, device: str, *arrays):
     """The data as the engine takes it: NumPy for sklearn, torch tensors on the device otherwise."""
     import torch
 
-    if engine == "sklearn":
+    if engine in ("sklearn", "auto"):  # "auto": gpuml on NumPy data, choosing its own engine
         return arrays
     return tuple(torch.from_numpy(a).to(device) for a in arrays)
 
@@ -67,6 +67,8 @@ def _regression(rng, s):
 def _estimator(engine: str, device: str, gpuml_cls: Callable, sk_cls: Callable, **params):
     if engine == "gpuml":
         return gpuml_cls(device=device, **params)
+    if engine == "auto":
+        return gpuml_cls(device="auto", **params)
     return sk_cls(**params)
 
 
@@ -290,7 +292,7 @@ def cases(scratch: str) -> list[Case]:
              lambda s, r: (6.0 * s["n"] * s["epochs"] * (s["d"] * s["h"] + s["h"] * 10), 4.0 * s["n"] * s["d"]),
              lambda a, b: (f"train accuracy {a:.4f} vs {b:.4f}", abs(a - b), abs(a - b) < 0.03),
              notes="adam, fixed epochs; also a plain hand-written PyTorch loop on the same device and data",
-             extra={"torch_loop": True}),
+             extra={"torch_loop": True, "no_auto": True}),
     ]
     for kind in ("npy", "parquet"):
         for model in ("Ridge", "KMeans"):

@@ -19,7 +19,11 @@ import torch
 
 
 def sync(device: torch.device | str) -> None:
-    """Wait for the device's queued work (before every clock read)."""
+    """Wait for the device's queued work (before every clock read); "auto": every accelerator."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)

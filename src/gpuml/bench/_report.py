@@ -95,6 +95,12 @@ def verdicts(result: dict) -> list[str]:
             out.append(f"{'ok  ' if ratio <= 1.5 else 'MISS'} {c['case']}: gpuml on the CPU takes {ratio:.2f}x "
                        f"scikit-learn's time (target <= 1.5x)")
         gpu = next((r for e, r in by.items() if e.startswith("gpuml:cuda")), None)
+        auto = by.get("auto:auto")
+        if auto and sk:
+            best = min(r["seconds"] for e, r in by.items() if e.split(":")[0] in ("sklearn", "gpuml"))
+            ratio = auto["seconds"] / best
+            out.append(f"{'ok  ' if ratio <= 1.1 else 'MISS'} {c['case']}: device='auto' takes {ratio:.2f}x the "
+                       f"best engine's time (target <= 1.1x)")
         if gpu and sk:
             need = 50 if c["case"].startswith(("KMeans", "NearestNeighbors")) else 10
             sp = gpu["speedup_vs_sklearn"]

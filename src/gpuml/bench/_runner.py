@@ -70,6 +70,8 @@ def run_case(case: Case, preset: str, devices: list[torch.device], ceil: dict, s
     engines += [("gpuml", str(d)) for d in devices]
     if case.array_api:
         engines += [("array_api", str(d)) for d in devices if d.type != "cpu"]
+    if case.sklearn and not case.extra.get("no_auto"):
+        engines.append(("auto", "auto"))
     if case.extra.get("torch_loop"):
         engines += [("torch_loop", str(d)) for d in devices]
     rows, ref = [], None

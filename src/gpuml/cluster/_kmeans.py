@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import GpumlEstimator, to_numpy
+from ..base import GpumlEstimator, delegable, to_numpy
 from ..data import ArraySource, run_map, run_pass, take_rows
 from ..device import accumulator_dtype
 from ..ops import Gram, LloydStep, nearest_center, row_norms_sq
@@ -267,6 +267,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         out = run_map(src, fn, device, (2 * self.n_clusters + src.n_features + 4) * 8, to_host=not on_device)
         return out if per_row else (out, inertia[0])
 
+    @delegable
     def predict(self, X):
         """Index of the closest cluster center for each row.
 
@@ -285,6 +286,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         out = self._output(labels, X)
         return out.astype(np.int32) if isinstance(out, np.ndarray) else out
 
+    @delegable
     def transform(self, X):
         """Euclidean distance from each row to each cluster center.
 
@@ -307,6 +309,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         return self._map_rows(X, dist, (3 * self.n_clusters + X.shape[1]) * 8)
 
+    @delegable
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the inertia of X on the fitted centers.
 

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..base import GpumlEstimator, numpy_dtype, to_numpy
+from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import run_pass
 from ..device import accumulator_dtype
 from ..ops import CovarianceProduct, Gram, flip_signs, top_eigh
@@ -218,6 +218,7 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         scale = self._param("explained_variance_", device, dtype).sqrt()
         return comps, scale.clamp_min(torch.finfo(dtype).eps)
 
+    @delegable
     def transform(self, X):
         """Project X on the principal components.
 
@@ -241,6 +242,7 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
         return self._map_rows(X, project, (2 * X.shape[1] + comps.shape[0]) * 8)
 
+    @delegable
     def inverse_transform(self, X):
         """Map projections back to the original space.
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..base import GpumlEstimator, numpy_dtype, to_numpy
+from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import run_pass
 from ..device import accumulator_dtype
 from ..ops import Gram, solve_normal_equations
@@ -69,6 +69,7 @@ class LinearModelMixin(GpumlEstimator):
         coef_t = coef.T if coef.ndim == 2 else coef  # (d, t) or (d,)
         return self._map_rows(X, lambda c: c @ coef_t + intercept, (X.shape[1] + coef.numel()) * 8)
 
+    @delegable
     def predict(self, X):
         """Predict with the linear model.
 

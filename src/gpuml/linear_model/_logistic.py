@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from ..base import GpumlEstimator, numpy_dtype, to_numpy
+from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import Source, WithTargets, read_targets, run_pass
 from ..device import accumulator_dtype
 from ..ops import LabelTotals, LogisticLoss, minimize_lbfgs
@@ -227,6 +227,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
             cw = np.array([self.class_weight.get(c, 1.0) for c in classes])
         return torch.as_tensor(cw, dtype=acc, device=device)
 
+    @delegable
     def decision_function(self, X):
         """Signed distance to the decision boundary (the logits).
 
@@ -250,6 +251,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
 
         return self._map_rows(X, logits, (X.shape[1] + 2 * W.shape[0]) * 8)
 
+    @delegable
     def predict_proba(self, X):
         """Class probabilities (sigmoid for two classes, softmax otherwise).
 
@@ -270,6 +272,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
             proba = torch.softmax(z, 1)
         return proba if isinstance(X, Tensor) else proba.numpy()
 
+    @delegable
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
 
@@ -289,6 +292,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
             logp = torch.log_softmax(z, 1)
         return logp if isinstance(X, Tensor) else logp.numpy()
 
+    @delegable
     def predict(self, X):
         """Predict the class of each row.
 
