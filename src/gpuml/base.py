@@ -238,6 +238,20 @@ class GpumlEstimator:
         logger.info("%s: %s", type(self).__name__, decision.reason)
         return resolve_device(decision.device)
 
+    def _delegated_early(self, X: Any, y: Any = None, **fit_params: Any) -> bool:
+        """For "auto" on a plain 2-D NumPy array, decide before validating; when the choice is
+        scikit-learn, fit it on the raw data (it validates once) and return True."""
+        spec = getattr(self, "device", None)
+        spec = get_config()["device"] if spec is None else spec
+        if not (self._delegates_to_sklearn and isinstance(spec, str) and spec == "auto"
+                and type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind in "fiu" and X.size > 0):
+            return False
+        self._decide(X)
+        if self.engine_ != "sklearn":
+            return False
+        self._fit_sklearn(X, y, **fit_params)
+        return True
+
     def _fit_sklearn(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         """Fit scikit-learn's estimator of the same name and take its fitted attributes."""
         import importlib
@@ -245,7 +259,7 @@ class GpumlEstimator:
         family = type(self).__module__.split(".")[1]  # gpuml.<family>._module
         cls = getattr(importlib.import_module(f"sklearn.{family}"), type(self).__name__)
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "device"}
-        fitted = cls(**params).fit(X, y, **fit_params) if y is not None else cls(**params).fit(X, **fit_params)
+        fitted = cls(**params).fit(X, y, **fit_params)
         for name, value in vars(fitted).items():
             if name.endswith("_") and not name.startswith("_"):
                 setattr(self, name, value)

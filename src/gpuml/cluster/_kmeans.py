@@ -171,6 +171,8 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         -------
         self : KMeans
         """
+        if self._delegated_early(X, sample_weight=sample_weight):
+            return self
         X, _ = self._validate(X, reset=True)
         w = self._sample_weight(sample_weight, X)
         device = self._decide(X)

@@ -145,6 +145,8 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         -------
         self : PCA
         """
+        if self._delegated_early(X):
+            return self
         X, _ = self._validate(X, reset=True, ensure_min_samples=2)
         n, d = X.shape
         if n < 2:

@@ -27,6 +27,8 @@ class LinearModelMixin(GpumlEstimator):
 
         ``alpha`` is a scalar or an array of one penalty per target (0 = plain least squares).
         """
+        if self._delegated_early(X, y, sample_weight=sample_weight):
+            return None
         X, y = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
         w = self._sample_weight(sample_weight, X)
         device = self._decide(X)

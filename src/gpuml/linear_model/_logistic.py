@@ -148,6 +148,8 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         self : LogisticRegression
         """
         C = self._inverse_strength()
+        if self._delegated_early(X, y, sample_weight=sample_weight):
+            return self
         X, y = self._validate(X, y, reset=True)
         w = self._sample_weight(sample_weight, X)
         if isinstance(X, Source):
