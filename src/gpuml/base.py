@@ -88,11 +88,12 @@ def delegable(method: Any) -> Any:
     input is plain in-memory data (not a tensor, a source or a memmap)."""
 
     @functools.wraps(method)
-    def wrapper(self, X, *args, **kwargs):
+    def wrapper(self, *args, **kwargs):
         fitted = self.__dict__.get("_sklearn_fitted")
+        X = args[0] if args else kwargs.get("X")
         if fitted is not None and not isinstance(X, (Tensor, Source, np.memmap)):
-            return getattr(fitted, method.__name__)(X, *args, **kwargs)
-        return method(self, X, *args, **kwargs)
+            return getattr(fitted, method.__name__)(*args, **kwargs)
+        return method(self, *args, **kwargs)
 
     return wrapper
 

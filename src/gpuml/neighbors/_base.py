@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from ..base import GpumlEstimator
+from ..base import GpumlEstimator, delegable
 from ..data import Source, as_source, resident, run_map, run_pass
 from ..device import memory_budget, resident_budget
 from ..ops import KNearest, prepare
@@ -34,6 +34,8 @@ class NeighborsMixin(GpumlEstimator):
         "device": [None, str, torch.device],
     }
 
+    _delegates_to_sklearn = True
+
     def _work(self, n: int, d: int) -> tuple[float, float]:
         return 2.0 * n * n * d, 1.0  # the queries are not known at fit: as many as the indexed rows
 
@@ -51,7 +53,6 @@ class NeighborsMixin(GpumlEstimator):
 
     def _fit_index(self, X) -> None:
         """Store the indexed rows (as given: NumPy, or a tensor left where it is)."""
-        self._decide(X)  # an unknown or absent device is an error at fit, not at query time
         self.effective_metric_ = self._effective_metric()
         self.effective_metric_params_ = {}
         self._fit_X = X
@@ -83,6 +84,7 @@ class NeighborsMixin(GpumlEstimator):
         q_rows = max(1, min(MAX_QUERY_CHUNK, budget // (8 * (d + 4 * k + k * d) * 8)))
         return run_map(self._source(X, device), neighbors, device, max(1, budget // q_rows))
 
+    @delegable
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
         """Find the K nearest neighbors of each query row.
 
@@ -129,6 +131,7 @@ class NeighborsMixin(GpumlEstimator):
             return self._output(dist, X), self._output(ind, X)
         return self._output(ind, X)
 
+    @delegable
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Sparse graph of the K nearest neighbors of each query row.
 

@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from ..base import delegable
 from ..data import Source, read_targets
 from ..device import accumulator_dtype
 from ._base import NeighborsMixin
@@ -124,7 +125,12 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         -------
         self : KNeighborsClassifier
         """
+        if self._delegated_early(X, y):
+            return self
         X, y = self._validate(X, y, reset=True, multi_output=True)
+        self._decide(X)
+        if self.engine_ == "sklearn":
+            return self._fit_sklearn(X, y)
         y = read_targets(X) if isinstance(X, Source) else y
         y = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
         check_classification_targets(y)
@@ -136,6 +142,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         self._fit_index(X)
         return self
 
+    @delegable
     def predict_proba(self, X):
         """Class probabilities: the weighted share of each class among the k neighbors.
 
@@ -165,6 +172,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
             probas.append((p / torch.where(norm == 0, torch.ones_like(norm), norm)).to(self._dtype(X, device)))
         return probas, X
 
+    @delegable
     def predict(self, X):
         """Predict the class of each query row.
 
@@ -229,11 +237,17 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
         -------
         self : KNeighborsRegressor
         """
+        if self._delegated_early(X, y):
+            return self
         X, y = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
+        self._decide(X)
+        if self.engine_ == "sklearn":
+            return self._fit_sklearn(X, y)
         self._y = read_targets(X).astype(np.float64) if isinstance(X, Source) else y
         self._fit_index(X)
         return self
 
+    @delegable
     def predict(self, X):
         """Predict the weighted mean target of the k nearest neighbors.
 
