@@ -44,7 +44,7 @@ class Prefetcher:
 
     def _prepare(self, c: Chunk) -> Chunk:
         if isinstance(c.X, np.memmap):  # read the pages here, in the background
-            c = c._replace(X=np.array(c.X))
+            c = c._replace(X=np.array(c.X), y=np.array(c.y) if isinstance(c.y, np.memmap) else c.y)
         if not self._pin:
             return c
         pin = lambda a: a if a is None or isinstance(a, Tensor) else torch.from_numpy(  # noqa: E731

@@ -134,8 +134,11 @@ def check_chunk(chunk: Chunk, n_features: int) -> None:
         raise ValueError(
             f"rows from {chunk.start} have {X.shape[-1] if X.ndim else 0} features, expected {n_features}"
         )
-    finite = torch.isfinite(X).all() if isinstance(X, Tensor) else np.isfinite(X).all()
-    if not bool(finite):
+    if isinstance(X, Tensor):
+        finite = bool(torch.isfinite(X).all())
+    else:  # a sum is finite when every value is (and cheap); only if it is not, look closer
+        finite = bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
+    if not finite:
         raise ValueError(f"Input X contains NaN or infinity (in rows {chunk.start}..{chunk.start + len(X) - 1}).")
     y = chunk.y
     if y is not None and (y.dtype.kind == "f" if isinstance(y, np.ndarray) else y.is_floating_point()):
@@ -199,8 +202,11 @@ class ArraySource(Source):
 def _target_of(M: np.ndarray, target: int | None) -> tuple[np.ndarray, np.ndarray | None]:
     if target is None:
         return M, None
-    keep = [j for j in range(M.shape[1]) if j != target % M.shape[1]]
-    return M[:, keep], M[:, target]
+    t = target % M.shape[1]
+    if t in (0, M.shape[1] - 1):  # first or last column: the features are a view, not a copy
+        return (M[:, 1:] if t == 0 else M[:, :-1]), M[:, t]
+    keep = [j for j in range(M.shape[1]) if j != t]
+    return M[:, keep], M[:, t]
 
 
 class NpySource(ArraySource):
@@ -241,7 +247,7 @@ class NpySource(ArraySource):
     def _split(self, c: Chunk) -> Chunk:
         if self._target is None:
             return c
-        X, y = _target_of(np.asarray(c.X), self._target)
+        X, y = _target_of(c.X, self._target)  # views of the memory map stay memory-mapped
         return Chunk(X, y, c.w, c.start)
 
 
