@@ -52,8 +52,8 @@ def _check_tensor(est: Any, X: Tensor, *, reset: bool, ensure_min_samples: int =
         )
     if X.dtype not in _TORCH_FLOATS:
         X = X.to(torch.float64 if supports_float64(X.device) else torch.float32)
-    finite = torch.isfinite(X)
-    if not bool(finite.all()):
+    # a finite sum means every value is finite (one reduction, no n x d mask); else look closer
+    if not (bool(torch.isfinite(X.sum())) or bool(torch.isfinite(X).all())):
         what = "NaN" if bool(torch.isnan(X).any()) else "infinity or a value too large"
         raise ValueError(f"Input X contains {what}.")
     if reset:
