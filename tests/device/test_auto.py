@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from gpuml.decomposition import PCA
 from gpuml.device import _auto
 from gpuml.device._auto import Rates, Work, choose
 from gpuml.linear_model import LinearRegression, Ridge
@@ -17,20 +18,21 @@ SLOW_GPU = Rates(cpu_flops=1e11, cpu_bw=2e10, cpu_op=3e-6, gpu_flops=2e11, gpu_b
 NO_GPU = Rates(cpu_flops=1e11, cpu_bw=2e10, cpu_op=3e-6)
 
 
-def ridge(n, d, on_device=None):
-    return Work("Ridge", n, d, 2.0 * n * d * d, 1.0, 4, on_device)
+def pca(n, d, on_device=None):
+    """PCA's work: one Gram pass (scikit-learn's CPU PCA is faster than gpuml's: ratio < 1)."""
+    return Work("PCA", n, d, 2.0 * n * d * d, 1.0, 4, on_device)
 
 
 def test_fast_gpu_takes_large_work_and_leaves_small_work_to_the_cpu():
-    assert choose(ridge(10_000_000, 256), FAST_GPU).label() == "cuda:0/gpuml"
-    small = choose(ridge(2_000, 20), FAST_GPU)
+    assert choose(pca(10_000_000, 256), FAST_GPU).label() == "cuda:0/gpuml"
+    small = choose(pca(2_000, 20), FAST_GPU)
     assert small.label() == "cpu/sklearn"
     assert small.reason.startswith("cpu/sklearn: 2,000 x 20 is below the GPU crossover")
     assert "(est. " in small.reason and "gpu/gpuml" in small.reason
 
 
 def test_slow_gpu_loses_to_the_cpu():
-    assert choose(ridge(1_000_000, 64), SLOW_GPU).device == "cpu"
+    assert choose(pca(1_000_000, 64), SLOW_GPU).device == "cpu"
     assert choose(Work("KMeans", 1_000_000, 32, 2e6 * 32 * 32, 23), SLOW_GPU).device == "cpu"
 
 
@@ -38,14 +40,14 @@ def test_no_gpu_chooses_between_cpu_engines_by_measured_ratio():
     # scikit-learn's KMeans beats gpuml's CPU kernels (ratio < 1); gpuml's LinearRegression beats sklearn's
     assert choose(Work("KMeans", 100_000, 16, 3.2e7, 23), NO_GPU).label() == "cpu/sklearn"
     assert choose(Work("LinearRegression", 100_000, 16, 5.1e7, 1), NO_GPU).label() == "cpu/gpuml"
-    assert "no accelerator" in choose(ridge(100, 3), NO_GPU).reason
-    assert choose(ridge(100, 3), NO_GPU, allow_sklearn=False).label() == "cpu/gpuml"
+    assert "no accelerator" in choose(pca(100, 3), NO_GPU).reason
+    assert choose(pca(100, 3), NO_GPU, allow_sklearn=False).label() == "cpu/gpuml"
 
 
 def test_data_already_on_the_gpu_weighs_toward_it():
     n, d = 30_000, 64
-    assert choose(ridge(n, d), SLOW_GPU).device == "cpu"
-    on_gpu = choose(ridge(n, d, on_device="cuda:0"), SLOW_GPU)
+    assert choose(pca(n, d), SLOW_GPU).device == "cpu"
+    on_gpu = choose(pca(n, d, on_device="cuda:0"), SLOW_GPU)
     assert on_gpu.device == "cuda:0" and "already on cuda:0" in on_gpu.reason
 
 
@@ -85,25 +87,25 @@ def test_real_calibration_is_quick_and_sane():
 
 def test_estimators_record_what_they_ran_on_and_why(monkeypatch, caplog):
     monkeypatch.setattr(_auto, "rates", lambda acc: NO_GPU)
-    X = np.random.default_rng(0).standard_normal((500, 4))
-    y = X @ [1.0, 2.0, 3.0, 4.0]
+    X = np.random.default_rng(0).standard_normal((500, 4)) * [1.0, 2.0, 3.0, 4.0]
     with caplog.at_level(logging.INFO, logger="gpuml"):
-        auto = Ridge().fit(X, y)
+        auto = PCA(2).fit(X)
     assert auto.engine_ == "sklearn" and auto.device_ == "cpu"
     assert auto.engine_reason_.startswith("cpu/sklearn: ") and auto.engine_reason_ in caplog.text
-    explicit = Ridge(device="cpu").fit(X, y)
+    explicit = PCA(2, device="cpu").fit(X)
     assert (explicit.engine_, explicit.engine_reason_) == ("gpuml", "cpu/gpuml: asked for explicitly (device='cpu')")
     # the delegated fit is still a gpuml model with scikit-learn's fitted attributes
-    np.testing.assert_allclose(auto.coef_, explicit.coef_, rtol=1e-10)
-    np.testing.assert_allclose(auto.predict(X), explicit.predict(X), rtol=1e-10)
-    assert isinstance(auto, Ridge)
-    # and its predictions on NumPy data come from scikit-learn's fitted estimator as well
+    assert isinstance(auto, PCA)
+    np.testing.assert_allclose(np.abs(auto.components_), np.abs(explicit.components_), rtol=1e-8, atol=1e-10)
+    # and its transforms of NumPy data come from scikit-learn's fitted estimator as well
     calls = []
-    real = auto._sklearn_fitted.predict
-    auto._sklearn_fitted.predict = lambda Z: calls.append(1) or real(Z)
-    auto.predict(X)
-    auto.predict(torch.from_numpy(X))  # a tensor stays with gpuml's kernels
+    real = auto._sklearn_fitted.transform
+    auto._sklearn_fitted.transform = lambda Z: calls.append(1) or real(Z)
+    np.testing.assert_allclose(np.abs(auto.transform(X)), np.abs(explicit.transform(X)), rtol=1e-8, atol=1e-8)
+    auto.transform(torch.from_numpy(X))  # a tensor stays with gpuml's kernels
     assert calls == [1]
+    # where gpuml's CPU kernels are faster, "auto" keeps them
+    assert Ridge().fit(X, X[:, 0]).engine_ == "gpuml"
 
 
 def test_tensor_input_is_never_handed_to_sklearn(monkeypatch):

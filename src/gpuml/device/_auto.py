@@ -14,7 +14,7 @@ measured by the benchmark suite (``SKLEARN_RATIO``, from ``gpuml bench --preset 
 Examples
 --------
 >>> r = Rates(cpu_flops=5e10, cpu_bw=1e10, cpu_op=3e-6, gpu_flops=5e13, gpu_bw=2e12, gpu_op=1e-5, h2d=2e10)
->>> choose(Work("Ridge", n=1_000, d=10, flops=2e5, passes=1), r).label()
+>>> choose(Work("PCA", n=1_000, d=10, flops=2e5, passes=1), r).label()
 'cpu/sklearn'
 >>> choose(Work("Ridge", n=10_000_000, d=256, flops=1.3e12, passes=1), r).label()
 'cuda:0/gpuml'
@@ -34,9 +34,9 @@ import torch
 #: scikit-learn's CPU time over gpuml's CPU time, per estimator (benchmarks/results, cpu preset,
 #: 2 cores). Below 1: scikit-learn is faster on the CPU, so "auto" delegates to it there.
 SKLEARN_RATIO = {
-    "LinearRegression": 5.3, "Ridge": 0.80, "LogisticRegression": 1.8, "KMeans": 0.45, "PCA": 0.38,
-    "StandardScaler": 1.45, "NearestNeighbors": 0.52, "KNeighborsClassifier": 0.52,
-    "KNeighborsRegressor": 0.52,
+    "LinearRegression": 10.4, "Ridge": 1.65, "LogisticRegression": 2.9, "KMeans": 0.47, "PCA": 0.79,
+    "StandardScaler": 2.3, "NearestNeighbors": 0.50, "KNeighborsClassifier": 0.50,
+    "KNeighborsRegressor": 0.50,
 }
 #: Kernel launches per chunk of a pass (a handful of tensor ops), for the fixed cost per call.
 OPS_PER_CHUNK = 12
