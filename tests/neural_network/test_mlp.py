@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 import gpuml
-from gpuml.data import ArraySource, DeviceMemoryError
+from gpuml.data import DeviceMemoryError
 from gpuml.neural_network import MLPClassifier, MLPRegressor, _base, _train
 from gpuml.neural_network._network import Layout, Network
 
@@ -378,8 +378,6 @@ def test_verbose_prints_one_line_per_epoch(capsys):
 def test_clear_errors():
     with pytest.raises(ValueError, match="hidden_layer_sizes must be > 0"):
         MLPClassifier(hidden_layer_sizes=(4, 0)).fit(X_IRIS, Y_IRIS)
-    with pytest.raises(TypeError, match="streaming training"):
-        MLPRegressor().fit(ArraySource(X_IRIS, Y_IRIS.astype(float)), None)
     with pytest.raises(ValueError, match="validation set is too small"):
         MLPRegressor(early_stopping=True).fit(X_IRIS[:5], Y_IRIS[:5])
     with pytest.raises(TypeError, match="no float64"):

@@ -4,8 +4,9 @@ The bookkeeping follows scikit-learn's ``BaseMultilayerPerceptron`` line by line
 (initialization drawn from ``RandomState(random_state)``, shuffles, early-stopping
 split, ``_update_no_improvement_count``, learning-rate schedules, warnings), so a
 fixed seed gives scikit-learn's draws and, in float64, its weights to rounding.
-The numeric work is in ``_network`` (the math), ``_optim`` (the update rules) and
-``_train`` (data placement, micro-batches, out-of-memory recovery, the batch-size search).
+The numeric work is in ``_network`` (the math), ``_optim`` (the update rules),
+``_train`` (data placement, micro-batches, out-of-memory recovery, the batch-size search)
+and ``_stream`` (training from a ``gpuml.data`` source: in memory, or streamed in chunks).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
@@ -37,7 +38,8 @@ from ..device import (
 )
 from ._network import Layout, Network, forward, to_module
 from ._optim import SGD, Adam
-from ._train import TrainData, Trainer, Validation, find_batch_size, place, run_lbfgs
+from ._stream import StreamData, from_source
+from ._train import TrainData, Trainer, Validation, place, run_lbfgs
 
 _STOCHASTIC = ("sgd", "adam")
 
@@ -175,15 +177,20 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
         if isinstance(X, np.memmap):
             X = np.asarray(X)  # a plain view: training needs random access to rows
         if isinstance(X, Source):
-            raise TypeError(
-                f"{type(self).__name__} trains on arrays and tensors (rows are drawn at random); "
-                "read the source into memory first (streaming training from files is not supported yet)."
-            )
-        X, y = self._validate(X, y, reset=first_pass, multi_output=True, y_numeric=not is_classifier(self))
-        Y = self._targets(y, incremental)
-        w = self._sample_weight(sample_weight, X)
-        n, d = X.shape
-        self.n_outputs_ = int(Y.shape[1])
+            X, _ = self._validate(X, y, reset=first_pass)  # a target, the number of features
+            self._sample_weight(sample_weight, X)  # weights come from the source: an error if given
+            X, y, w = from_source(self, X, self._device(), incremental)  # in memory, or a StreamData
+        else:
+            X, y = self._validate(X, y, reset=first_pass, multi_output=True, y_numeric=not is_classifier(self))
+            w = self._sample_weight(sample_weight, X)
+        stream = X if isinstance(X, StreamData) else None
+        if stream is None:
+            Y = self._targets(y, incremental)
+            n, d = X.shape
+            self.n_outputs_ = int(Y.shape[1])
+        else:
+            Y, n, d = None, stream.n, stream.n_features
+            self.n_outputs_ = stream.n_outputs
         units = [d, *hidden, self.n_outputs_]
         rs = check_random_state(self.random_state)
         np_dtype = numpy_dtype(X)
@@ -202,12 +209,15 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
             budget = memory_budget(device)  # measured before the network and the data take their share
             net = Network(layout, self.activation, self.out_activation_, self._loss_kind(), master, compute, device)
             net.theta.copy_(self._pack(self.coefs_, self.intercepts_, net.theta))
-            Xt, Yt, wt, moved = place(_as_tensor(X), _as_tensor(Y), None if w is None else _as_tensor(w),
-                                      device, compute, resident_budget(device))
-            data = TrainData(Xt, Yt, wt, device)
+            if stream is None:
+                Xt, Yt, wt, moved = place(_as_tensor(X), _as_tensor(Y), None if w is None else _as_tensor(w),
+                                          device, compute, resident_budget(device))
+                data, share = TrainData(Xt, Yt, wt, device), budget
+            else:  # half of the budget goes to the chunks being read, copied and trained on
+                data, moved, share = stream, 0, budget // 4
             copies = 3 if self.solver in _STOCHASTIC else 24  # optimizer state, best weights / L-BFGS history
             fixed = 0 if device.type == "cpu" else moved + net.state_bytes(copies)
-            act_budget = max(budget - fixed, net.bytes_per_row())
+            act_budget = max(share - fixed, net.bytes_per_row())
             if self.solver in _STOCHASTIC:
                 self._fit_stochastic(net, data, Y, n, rs, incremental, act_budget)
             else:
@@ -264,17 +274,12 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
         best = self._pack(self._best_coefs, self._best_intercepts, net.theta) if early_stopping else None
         single_class = is_classifier(self) and len(self.classes_) == 1
         total = torch.zeros((), dtype=acc, device=net.device)
-        sample_idx = np.arange(n_train, dtype=int)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 start = time.perf_counter()
-                order = None
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=rs)
-                    order = data.order(sample_idx)
                 total.zero_()
-                trainer.epoch(self._optimizer, batch, order, total)
+                n_train = data.epoch(trainer, self._optimizer, batch, rs if self.shuffle else None, total)
                 self.n_iter_ += 1
                 self.loss_ = float(total) / n_train
                 self.t_ += n_train
@@ -311,7 +316,7 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
             batch = min(200, n)
         elif self.batch_size == "max":
             known = getattr(self, "batch_size_", None) if incremental else None
-            batch = min(known, n) if known else find_batch_size(trainer, budget)
+            batch = min(known, n) if known else trainer.data.max_batch(trainer, budget)
         else:
             if self.batch_size > n:
                 warnings.warn(

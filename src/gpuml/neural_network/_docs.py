@@ -95,7 +95,32 @@ NOTES = """\
     Differences from scikit-learn, on purpose: sparse input is not accepted;
     ``precision="auto"`` trains in float32 (or bfloat16 on CUDA) even on float64
     data; "lbfgs" is torch's L-BFGS. Host data is copied to the device once when it
-    takes at most half the memory budget, else batch by batch (training from files
-    is not supported yet); a tensor already on the device stays there. Class labels
-    are read to the host once to encode them.
+    takes at most half the memory budget, else batch by batch; a tensor already on
+    the device stays there. Class labels are read to the host once to encode them.
+
+    Data from files and iterables: ``fit(source)`` and ``partial_fit(source)`` take
+    any ``gpuml.data`` source with a target (``NpySource``, ``NpyShardsSource``,
+    ``ParquetSource``, ``CsvSource``, ``IterableSource``, ``ArraySource``; sample
+    weights, if any, come from the source too). A source whose rows fit half the
+    resident budget (``gpuml.device.resident_budget``) is read once and trained on
+    exactly as the same arrays would be: same ``random_state``, same weights.
+    A larger source is *streamed*: each epoch is one pass over chunks sized by the
+    memory planner (``gpuml.set_config(memory_limit=...)``), read ahead in the
+    background. The shuffle is then not global: sources with random access
+    (arrays, ``.npy`` files and shard folders) are read in a new random order of
+    chunks each epoch, and the rows within each chunk are shuffled (Parquet, CSV
+    and iterables are read in file order, shuffled within chunks only); batches are
+    cut from that stream, a batch that straddles two chunks adding up its gradient
+    over both. As with any out-of-core SGD the weights differ from an in-memory
+    fit's (the accuracy, in our tests, within a point); a fixed ``random_state``
+    reproduces them. The classifier finds ``classes_`` by one pass over the labels
+    before training (``partial_fit`` checks each chunk's labels against
+    ``classes_`` instead). Streamed training does not support
+    ``early_stopping=True`` (a ``ValueError``: hold out validation data yourself and
+    score it between ``partial_fit`` calls); "lbfgs" makes one pass per loss
+    evaluation; ``batch_size="max"`` is the planner's estimate rather than a
+    trial-step search. A one-shot iterator (``IterableSource`` of a generator) is
+    always streamed and serves a single pass: ``max_iter=1`` or ``partial_fit``
+    (with ``classes=`` for the classifier); more passes are a ``ValueError`` before
+    training starts.
 """

@@ -12,8 +12,10 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import Tensor
 
+from ..data import Source
 from ._base import BaseMLP
 from ._docs import ATTRIBUTES, NOTES, PARAMETERS
+from ._stream import unique_targets
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -113,15 +115,40 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 )
         return self._label_binarizer.transform(y).astype(bool)
 
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        """A streamed chunk's labels -> indicator (r, n_outputs), refusing labels outside ``classes_``."""
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1 or self._label_binarizer.y_type_.startswith("multilabel"):
+            return self._label_binarizer.transform(y)
+        # LabelBinarizer.transform's result, without its per-call overhead (this runs per chunk)
+        classes = self.classes_  # sorted
+        codes = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+        unseen = classes[codes] != y
+        if unseen.any():
+            raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {classes}. "
+                             f"'y' has {np.unique(y[unseen])}.")
+        if self._stream_outputs(None) == 1:  # one or two classes: the indicator of classes_[1]
+            return (codes == 1)[:, None]
+        Y = np.zeros((len(y), len(classes)), dtype=bool)
+        Y[np.arange(len(y)), codes] = True
+        return Y
+
+    def _stream_outputs(self, source) -> int:
+        lb = self._label_binarizer
+        return len(lb.classes_) if lb.y_type_.startswith("multilabel") or len(lb.classes_) > 2 else 1
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the network to X and the labels y.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
+            A source (with a target) is trained on in memory when it fits, else streamed:
+            see the Notes.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels, or a label-indicator matrix (multilabel).
+            Class labels, or a label-indicator matrix (multilabel); None when X is a source.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -132,13 +159,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y=None, sample_weight=None, classes=None):
         """One epoch over X and y, continuing from the current weights and optimizer.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            None when X is a source. A streamed source's labels are checked against
+            ``classes_`` chunk by chunk, as they are read.
         sample_weight : array-like of shape (n_samples,), default=None
         classes : array-like of shape (n_classes,), default=None
             Every class of all calls: required on the first call only.
@@ -150,7 +179,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             y_host = y.detach().cpu().numpy() if isinstance(y, Tensor) else y
-            if type_of_target(y_host).startswith("multilabel"):
+            if isinstance(X, Source):  # a label-indicator matrix: its width is the number of labels
+                y_host = unique_targets(X, self._device()) if X.y_ndim == 2 else None
+            if y_host is not None and type_of_target(y_host).startswith("multilabel"):
                 self._label_binarizer.fit(y_host)
             else:
                 self._label_binarizer.fit(classes)
@@ -298,14 +329,24 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             raise ValueError("loss='poisson' requires y >= 0.")
         return y.reshape(len(y), -1)
 
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        """A streamed chunk's targets -> (r, n_outputs)."""
+        return self._targets(y, True)
+
+    def _stream_outputs(self, source) -> int:
+        return source.n_targets
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the network to X and y.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
+            A source (with a target) is trained on in memory when it fits, else streamed:
+            see the Notes.
         y : array-like or Tensor of shape (n_samples,) or (n_samples, n_outputs)
+            None when X is a source.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -316,13 +357,14 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """One epoch over X and y, continuing from the current weights and optimizer.
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like, Tensor or gpuml.data source of shape (n_samples, n_features)
         y : array-like or Tensor of shape (n_samples,) or (n_samples, n_outputs)
+            None when X is a source.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns

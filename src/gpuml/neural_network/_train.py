@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import shuffle
 from torch import Tensor
 
 from ..data import plan_rows
@@ -84,6 +85,25 @@ class TrainData:
             return float(_len(ids))
         return self._take(self.w, ids, dtype).sum()
 
+    # the interface the estimator trains through (``_stream.StreamData`` is the other kind)
+    def epoch(self, trainer: Trainer, optimizer, batch: int, rs: np.random.RandomState | None,
+              total: Tensor) -> int:
+        """One epoch of steps (rows shuffled by ``rs`` as scikit-learn does; None: in order); its rows."""
+        order = None
+        if rs is not None:
+            self._perm = shuffle(getattr(self, "_perm", np.arange(self.n)), random_state=rs)
+            order = self.order(self._perm)
+        trainer.epoch(optimizer, batch, order, total)
+        return self.n
+
+    def full_gradient(self, trainer: Trainer) -> Tensor:
+        """Loss (and, in ``net.grad``, gradient) of all the rows: L-BFGS's objective."""
+        return trainer.gradient(slice(0, self.n))
+
+    def max_batch(self, trainer: Trainer, budget: int) -> int:
+        """``batch_size="max"``: found by trial steps."""
+        return find_batch_size(trainer, budget)
+
 
 def place(X: Tensor, Y: Tensor, w: Tensor | None, device: torch.device, compute: torch.dtype,
           budget: int) -> tuple[Tensor, Tensor, Tensor | None, int]:
@@ -112,32 +132,49 @@ class Trainer:
             try:
                 return self._gradient(ids)
             except (RuntimeError, MemoryError) as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                rows = min(self.rows, _len(ids))
-                self.net.release()
-                release_cached(self.net.device)
-                if rows <= 1:
-                    raise DeviceMemoryError(
-                        f"One row of this network needs about {self.net.bytes_per_row():,} bytes of working "
-                        f"memory on {self.net.device}, and even that could not be allocated."
-                    ) from exc
-                self.rows = rows // 2
-                if self.verbose:
-                    print(f"Out of memory with {rows} rows at once: continuing with micro-batches of {self.rows}.")
+                self.recover(exc, _len(ids))
+
+    def recover(self, exc: BaseException, rows: int) -> None:
+        """After ``exc`` in a step on ``rows`` rows: re-raise it unless it is an out-of-memory
+        error, else free the activation buffers and halve the micro-batch (to be redone)."""
+        if not is_out_of_memory(exc):
+            raise exc
+        rows = min(self.rows, rows)
+        self.net.release()
+        release_cached(self.net.device)
+        if rows <= 1:
+            raise DeviceMemoryError(
+                f"One row of this network needs about {self.net.bytes_per_row():,} bytes of working "
+                f"memory on {self.net.device}, and even that could not be allocated."
+            ) from exc
+        self.rows = rows // 2
+        if self.verbose:
+            print(f"Out of memory with {rows} rows at once: continuing with micro-batches of {self.rows}.")
 
     def _gradient(self, ids: Ids) -> Tensor:
-        net = self.net
-        net.grad.zero_()
-        if net.lowp:
-            net.theta_c.copy_(net.theta)
+        self.begin()
+        return self.finish(self.sums(ids), self.data.weight_sum(ids, self.net.master))
+
+    def begin(self) -> None:
+        """Start a batch: zero the gradient sums (and refresh the low-precision weights)."""
+        self.net.grad.zero_()
+        if self.net.lowp:
+            self.net.theta_c.copy_(self.net.theta)
+
+    def sums(self, ids: Ids) -> Tensor:
+        """Add the rows ``ids`` of ``data`` into the gradient sums, in micro-batches; their loss sum."""
         n = _len(ids)
-        sw = self.data.weight_sum(ids, net.master)
         loss = None
         for s in range(0, n, self.rows):
-            X, Y, w = self.data.fetch(_sub(ids, s, min(s + self.rows, n)), net.compute, net.master)
-            part = grad_chunk(net, X, Y, w)
+            X, Y, w = self.data.fetch(_sub(ids, s, min(s + self.rows, n)), self.net.compute, self.net.master)
+            part = grad_chunk(self.net, X, Y, w)
             loss = part if loss is None else loss.add_(part)
+        return loss
+
+    def finish(self, loss: Tensor, sw: float | Tensor) -> Tensor:
+        """End a batch of weight sum ``sw`` and loss sum ``loss``: add the penalty, normalize;
+        the batch's mean loss (the gradient is in ``net.grad``)."""
+        net = self.net
         coefs = net.theta[:net.layout.n_coef]
         penalty = torch.dot(coefs, coefs).mul_(0.5 * self.alpha)
         net.grad[:net.layout.n_coef].add_(coefs, alpha=self.alpha)
@@ -246,10 +283,10 @@ def run_lbfgs(trainer: Trainer, *, max_iter: int, max_fun: int, tol: float, verb
 
     Warns as scikit-learn does when it stops at ``max_iter`` / ``max_fun`` short of ``tol``.
     """
-    net, ids = trainer.net, slice(0, trainer.data.n)
+    net = trainer.net
 
     def closure() -> Tensor:
-        loss = trainer.gradient(ids)
+        loss = trainer.data.full_gradient(trainer)
         net.theta.grad = net.grad
         return loss
 
@@ -259,7 +296,7 @@ def run_lbfgs(trainer: Trainer, *, max_iter: int, max_fun: int, tol: float, verb
     state = opt.state[net.theta]
     n_iter, n_eval = int(state.get("n_iter", 0)), int(state.get("func_evals", 0))
     net.theta.grad = None
-    loss = float(trainer.gradient(ids))
+    loss = float(trainer.data.full_gradient(trainer))
     gmax = float(net.grad.abs().max())
     if verbose:
         print(f"L-BFGS: {n_iter} iterations, {n_eval} loss evaluations, loss = {loss:.8f}")
