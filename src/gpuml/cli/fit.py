@@ -12,9 +12,11 @@ MODELS = {
     "LinearRegression": "gpuml.linear_model", "Ridge": "gpuml.linear_model",
     "LogisticRegression": "gpuml.linear_model", "KMeans": "gpuml.cluster", "PCA": "gpuml.decomposition",
     "KNeighborsClassifier": "gpuml.neighbors", "KNeighborsRegressor": "gpuml.neighbors",
-    "StandardScaler": "gpuml.preprocessing",
+    "StandardScaler": "gpuml.preprocessing", "MLPClassifier": "gpuml.neural_network",
+    "MLPRegressor": "gpuml.neural_network",
 }
-SUPERVISED = {"LinearRegression", "Ridge", "LogisticRegression", "KNeighborsClassifier", "KNeighborsRegressor"}
+SUPERVISED = {"LinearRegression", "Ridge", "LogisticRegression", "KNeighborsClassifier", "KNeighborsRegressor",
+              "MLPClassifier", "MLPRegressor"}
 
 
 def _model_class(name: str):
