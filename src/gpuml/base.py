@@ -311,6 +311,14 @@ class GpumlEstimator:
         out = run_map(self._source(X, device), lambda Xc, y, w: fn(Xc), device, bytes_per_row, to_host=to_host)
         return self._output(out, X)
 
+    @staticmethod
+    def _labels_out(labels: np.ndarray, like: Any) -> Any:
+        """Predicted labels in the input's type: numeric labels for a tensor input become a
+        tensor on its device; anything else (and string labels) stays NumPy."""
+        if isinstance(like, Tensor) and labels.dtype.kind in "biuf":
+            return torch.as_tensor(labels, device=like.device)
+        return labels
+
     def _check_predict(self, X: Any) -> Any:
         check_is_fitted(self)
         return self._validate(X, reset=False)[0]

@@ -309,7 +309,4 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         z = torch.as_tensor(self.decision_function(X))
         idx = (z > 0).long() if z.ndim == 1 else z.argmax(1)
-        out = self.classes_[idx.cpu().numpy()]
-        if isinstance(X, Tensor) and out.dtype.kind in "biuf":
-            return torch.as_tensor(out, device=X.device)
-        return out
+        return self._labels_out(self.classes_[idx.cpu().numpy()], X)

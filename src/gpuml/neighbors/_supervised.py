@@ -187,10 +187,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         probas, X = self._probas(X)
         classes = self.classes_ if self.outputs_2d_ else [self.classes_]
         preds = [cls[p.argmax(1).cpu().numpy()] for p, cls in zip(probas, classes)]
-        out = np.stack(preds, 1) if self.outputs_2d_ else preds[0]
-        if isinstance(X, Tensor) and out.dtype.kind in "biuf":
-            return torch.as_tensor(out, device=X.device)
-        return out
+        return self._labels_out(np.stack(preds, 1) if self.outputs_2d_ else preds[0], X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -238,10 +238,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         P = P.detach().cpu().numpy() if isinstance(P, Tensor) else P
         if self.n_outputs_ == 1:
             P = P.ravel()
-        y = self._label_binarizer.inverse_transform(P)
-        if isinstance(X, Tensor) and y.dtype.kind in "biuf":
-            return torch.as_tensor(y, device=X.device)
-        return y
+        return self._labels_out(self._label_binarizer.inverse_transform(P), X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
