@@ -228,7 +228,10 @@ class GpumlEstimator:
             self.engine_reason_ = f"{dev}/gpuml: asked for explicitly (device={str(spec)!r})"
             return dev
         acc = accelerator()
-        n, d = (X.n_rows, X.n_features) if isinstance(X, Source) else (int(X.shape[0]), int(X.shape[1]))
+        if isinstance(X, Source):  # a source that does not know its length (CSV, iterables) is not
+            n, d = (X._n_rows or 1 << 24), X.n_features  # counted just to decide: assume a large one
+        else:
+            n, d = int(X.shape[0]), int(X.shape[1])
         flops, passes = self._work(n, d)
         on_device = str(X.device) if isinstance(X, Tensor) else None
         work = _auto.Work(type(self).__name__, n, d, flops, passes, numpy_dtype(X).itemsize, on_device)

@@ -213,3 +213,12 @@ def test_tensor_source_on_device_is_not_copied(device):
     X = torch.randn(300, 4, device=device, dtype=torch.float64)
     chunks = list(ArraySource(X).chunks(100))
     assert all(c.X.data_ptr() == X[c.start].data_ptr() for c in chunks)
+
+
+def test_negative_weights_from_a_source_are_an_error(data):
+    X, y = data
+    w = np.ones(len(X))
+    w[700] = -1.0
+    src = IterableSource([(X[:500], y[:500], w[:500]), (X[500:], y[500:], w[500:])])
+    with pytest.raises(ValueError, match="sample weights must be finite and non-negative"):
+        Ridge(device="cpu").fit(src)

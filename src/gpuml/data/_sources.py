@@ -51,6 +51,8 @@ class Source:
     io_bound: bool = False
     #: Chunks still need checking (finite values), unlike arrays validated up front.
     validate: bool = True
+    #: Serves a single pass only (a one-shot iterator).
+    one_shot: bool = False
     _n_rows: int | None = None
     feature_names: list[str] | None = None
 
@@ -145,6 +147,13 @@ def check_chunk(chunk: Chunk, n_features: int) -> None:
         ok = np.isfinite(y).all() if isinstance(y, np.ndarray) else torch.isfinite(y).all()
         if not bool(ok):
             raise ValueError(f"Input y contains NaN or infinity (in rows {chunk.start}..{chunk.start + len(y) - 1}).")
+    w = chunk.w
+    if w is not None:
+        bad = (~np.isfinite(w) | (w < 0)).any() if isinstance(w, np.ndarray) else (~torch.isfinite(w) | (w < 0)).any()
+        if bool(bad):
+            raise ValueError(
+                f"sample weights must be finite and non-negative (rows {chunk.start}..{chunk.start + len(w) - 1})."
+            )
 
 
 class ArraySource(Source):
@@ -489,6 +498,7 @@ class IterableSource(Source):
         self._factory = chunks if callable(chunks) else None
         self._iterable = None if callable(chunks) else chunks
         self._one_shot = self._iterable is not None and iter(self._iterable) is self._iterable
+        self.one_shot = self._one_shot
         self._head: list = []
         if self._one_shot:  # keep the first item we peek at, to serve it later
             self._head = [x for x in [next(self._iterable, None)] if x is not None]

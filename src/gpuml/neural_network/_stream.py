@@ -42,7 +42,7 @@ def host(a: Any) -> np.ndarray:
 
 def is_one_shot(source: Source) -> bool:
     """An iterator that serves a single pass (``IterableSource`` of a generator)."""
-    return bool(getattr(source, "_one_shot", False))
+    return source.one_shot
 
 
 def _unique(y: np.ndarray) -> np.ndarray:
