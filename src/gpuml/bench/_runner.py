@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..device._measure import sync
 from ._cases import PRESETS, Case, cases
-from ._machine import ceilings, machine_info, sync
+from ._machine import ceilings, machine_info
 
 CEILING_SIZES = {
     "quick": {"matmul_n_cpu": 1024, "matmul_n_gpu": 4096, "copy_bytes": 64 << 20, "disk_bytes": 64 << 20},

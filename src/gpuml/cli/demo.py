@@ -16,17 +16,15 @@ class Case:
     run: Callable[[str], tuple[float, float, str]]  # device -> (gpuml s, sklearn s, agreement)
 
 
-def _timed(fn: Callable[[], object]) -> tuple[object, float]:
+def _timed(fn: Callable[[], object], device: str) -> tuple[object, float]:
+    """Run ``fn`` once, the device synchronized before each clock read."""
+    from ..device._measure import sync
+
+    sync(device)
     t = time.perf_counter()
     out = fn()
+    sync(device)
     return out, time.perf_counter() - t
-
-
-def _sync(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,8 +49,8 @@ def _cases(rng: np.random.Generator, scale: float) -> list[Case]:
         return X, y
 
     def fit_pair(ours, theirs, X, y=None):
-        a, ta = _timed(lambda: ours.fit(X, y))
-        b, tb = _timed(lambda: theirs.fit(X, y))
+        a, ta = _timed(lambda: ours.fit(X, y), ours.device)
+        b, tb = _timed(lambda: theirs.fit(X, y), "cpu")
         return a, b, ta, tb
 
     def linreg(device, Ours=linear_model.LinearRegression, Theirs=skl.LinearRegression, kw=None):
@@ -87,8 +85,8 @@ def _cases(rng: np.random.Generator, scale: float) -> list[Case]:
         Q = X[: n(5_000)] + 0.1
         ours = neighbors.KNeighborsClassifier(5, device=device).fit(X, y)
         theirs = skn.KNeighborsClassifier(5, algorithm="brute").fit(X, y)
-        pa, ta = _timed(lambda: ours.predict(Q))
-        pb, tb = _timed(lambda: theirs.predict(Q))
+        pa, ta = _timed(lambda: ours.predict(Q), device)
+        pb, tb = _timed(lambda: theirs.predict(Q), "cpu")
         da = ours.kneighbors(Q[:500])[0]
         db = theirs.kneighbors(Q[:500])[0]
         return ta, tb, f"predictions agree {np.mean(pa == pb):.4f}; distance rel diff {_rel(da, db):.1e}"

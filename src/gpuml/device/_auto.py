@@ -26,10 +26,11 @@ import hashlib
 import json
 import os
 import platform
-import time
 from dataclasses import asdict, dataclass
 
 import torch
+
+from ._measure import copy_bandwidth, h2d_bandwidth, matmul_rate, op_time
 
 #: scikit-learn's CPU time over gpuml's CPU time, per estimator (benchmarks/results, cpu preset,
 #: 2 cores). Below 1: scikit-learn is faster on the CPU, so "auto" delegates to it there.
@@ -127,56 +128,14 @@ def choose(w: Work, r: Rates, accelerator: str = "cuda:0", *, allow_sklearn: boo
 
 # -- calibration ---------------------------------------------------------------------------
 
-def _op_time(device: torch.device) -> float:
-    x = torch.ones(16, device=device)
-    for _ in range(20):
-        x.add_(1)
-    _sync(device)
-    t = time.perf_counter()
-    for _ in range(200):
-        x.add_(1)
-    _sync(device)
-    return (time.perf_counter() - t) / 200
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _rates_of(device: torch.device, n: int, nbytes: int) -> tuple[float, float, float]:
-    a = torch.randn(n, n, device=device)
-    src = torch.ones(nbytes // 4, device=device)
-    dst = torch.empty_like(src)
-    best_mm = best_bw = float("inf")
-    for _ in range(3):
-        _sync(device)
-        t = time.perf_counter()
-        a @ a
-        _sync(device)
-        best_mm = min(best_mm, time.perf_counter() - t)
-        t = time.perf_counter()
-        dst.copy_(src)
-        _sync(device)
-        best_bw = min(best_bw, time.perf_counter() - t)
-    return 2 * n**3 / best_mm, 2 * nbytes / best_bw, _op_time(device)
-
-
 def calibrate(accelerator: torch.device | None) -> Rates:
     """Measure the rates (about a second on a CPU, less on a GPU)."""
-    cpu = _rates_of(torch.device("cpu"), 512, 32 << 20)
-    r = Rates(*cpu)
+    cpu = torch.device("cpu")
+    r = Rates(matmul_rate(cpu, torch.float32, 512), copy_bandwidth(cpu, 32 << 20), op_time(cpu))
     if accelerator is not None and accelerator.type == "cuda":
-        r.gpu_flops, r.gpu_bw, r.gpu_op = _rates_of(accelerator, 4096, 256 << 20)
-        host = torch.empty(64 << 18, dtype=torch.float32).pin_memory()
-        dev = torch.empty_like(host, device=accelerator)
-        best = float("inf")
-        for _ in range(3):
-            t = time.perf_counter()
-            dev.copy_(host, non_blocking=True)
-            _sync(accelerator)
-            best = min(best, time.perf_counter() - t)
-        r.h2d = host.numel() * 4 / best
+        r.gpu_flops = matmul_rate(accelerator, torch.float32, 4096)
+        r.gpu_bw, r.gpu_op = copy_bandwidth(accelerator, 256 << 20), op_time(accelerator)
+        r.h2d = h2d_bandwidth(accelerator, 64 << 20)
         r.gpu_name = torch.cuda.get_device_name(accelerator)
     elif accelerator is not None:  # MPS / XPU: no rates measured yet; treat as a fast device, documented
         r.gpu_flops, r.gpu_bw, r.gpu_op, r.h2d = r.cpu_flops * 10, r.cpu_bw * 5, r.cpu_op * 2, r.cpu_bw
