@@ -84,14 +84,17 @@ def _host_chunks(source: Source, rows: int, device: torch.device) -> Iterator[Ch
 
 
 def _drive(source: Source, device: torch.device, dtype: torch.dtype | None, bytes_per_row: int,
-           step: Callable[[Chunk], None]) -> None:
-    """Call ``step`` on every chunk (on the device); on OOM halve the chunk and retry it."""
+           step: Callable[[Chunk], None], max_rows: int | None = None) -> None:
+    """Call ``step`` on every chunk (on the device); on OOM halve the chunk and retry it.
+
+    ``max_rows`` caps the planned chunk (for kernels that also bound it by another limit).
+    """
     # half of the budget for the chunk's planned working memory; the rest covers what the
     # algorithm keeps between chunks (states, outputs) and allocator slack
     budget = memory_budget(device) // 2
     if _prefetches(source, device):  # chunks read ahead, and the one being copied, share the budget
         bytes_per_row += (PREFETCH_DEPTH + 1) * (source.n_features * source.itemsize + 16)
-    rows = [plan_rows(budget, bytes_per_row, source._n_rows or (1 << 62))]
+    rows = [plan_rows(budget, bytes_per_row, min(source._n_rows or (1 << 62), max_rows or (1 << 62)))]
     stream = torch.cuda.Stream(device) if device.type == "cuda" else None
     progress = _progress.get()
     if progress is not None:
@@ -160,11 +163,12 @@ def run_map(
     *,
     dtype: torch.dtype | None = None,
     to_host: bool = False,
+    max_rows: int | None = None,
 ) -> Tensor | tuple[Tensor, ...]:
     """Apply ``fn`` to each chunk and concatenate its row outputs (a map, not a fold).
 
     ``to_host`` moves each chunk's output to the CPU as it is made, so the device
-    holds one chunk's output at a time.
+    holds one chunk's output at a time. ``max_rows`` caps the chunk.
     """
     parts: list = []
 
@@ -173,7 +177,7 @@ def run_map(
         out = out if isinstance(out, tuple) else (out,)
         parts.append(tuple(o.cpu() for o in out) if to_host else out)
 
-    _drive(source, device, dtype or _dtype_of(source), bytes_per_row, step)
+    _drive(source, device, dtype or _dtype_of(source), bytes_per_row, step, max_rows)
     if not parts:
         raise ValueError("the source yielded no rows")
     cat = tuple(torch.cat(col) for col in zip(*parts))

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..base import GpumlEstimator, delegable
 from ..data import Source, as_source, resident, run_map, run_pass
-from ..device import memory_budget, resident_budget
+from ..device import resident_budget
 from ..ops import KNearest, prepare
 
 #: Query rows handled together; bounds the (q, rows) score block with the planner.
@@ -77,12 +77,11 @@ class NeighborsMixin(GpumlEstimator):
             top = run_pass(index, KNearest(prepare(Q, metric), k, metric), device, dtype=dtype)
             return top.scores, top.index
 
-        # query chunk: its rows, top-k state and gathered candidates take at most 1/8 of
-        # the budget, leaving the rest to the inner pass's (q, rows) score blocks
+        # a query row holds itself, its top-k state and its k gathered candidates; counted 4x so
+        # the query chunk takes at most 1/8 of the budget, leaving the rest to the inner pass
         d = index.n_features
-        budget = memory_budget(device)
-        q_rows = max(1, min(MAX_QUERY_CHUNK, budget // (8 * (d + 4 * k + k * d) * 8)))
-        return run_map(self._source(X, device), neighbors, device, max(1, budget // q_rows))
+        per_query = 4 * (d + 4 * k + k * d) * 8
+        return run_map(self._source(X, device), neighbors, device, per_query, max_rows=MAX_QUERY_CHUNK)
 
     @delegable
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
