@@ -83,6 +83,10 @@ def _check_target_tensor(y: Any, n: int, multi_output: bool) -> Tensor:
     return y
 
 
+def _is_auto(spec: Any) -> bool:
+    return isinstance(spec, str) and spec == "auto"
+
+
 def delegable(method: Any) -> Any:
     """Route ``method`` to scikit-learn's fitted estimator when "auto" handed it the fit and the
     input is plain in-memory data (not a tensor, a source or a memmap)."""
@@ -190,13 +194,17 @@ class GpumlEstimator:
         return _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
 
     # -- devices ----------------------------------------------------------------------
+    def _device_spec(self) -> Any:
+        """The ``device`` parameter, else the global setting (``"auto"`` by default)."""
+        spec = getattr(self, "device", None)
+        return get_config()["device"] if spec is None else spec
+
     def _device(self) -> torch.device:
         """The device this call runs on: the ``device`` parameter (else the global setting);
         for "auto", the device chosen at fit when it is present here."""
-        spec = getattr(self, "device", None)
-        spec = get_config()["device"] if spec is None else spec
+        spec = self._device_spec()
         chosen = getattr(self, "device_", None)
-        if isinstance(spec, str) and spec == "auto" and chosen is not None:
+        if _is_auto(spec) and chosen is not None:
             try:
                 return resolve_device(chosen)
             except ValueError:  # fitted on a GPU, unpickled without one
@@ -220,9 +228,8 @@ class GpumlEstimator:
         from .device import _auto, accelerator
 
         self.__dict__.pop("_sklearn_fitted", None)
-        spec = getattr(self, "device", None)
-        spec = get_config()["device"] if spec is None else spec
-        if not (isinstance(spec, str) and spec == "auto"):
+        spec = self._device_spec()
+        if not _is_auto(spec):
             dev = resolve_device(spec)
             self.device_, self.engine_ = str(dev), "gpuml"
             self.engine_reason_ = f"{dev}/gpuml: asked for explicitly (device={str(spec)!r})"
@@ -245,9 +252,8 @@ class GpumlEstimator:
     def _delegated_early(self, X: Any, y: Any = None, **fit_params: Any) -> bool:
         """For "auto" on a plain 2-D NumPy array, decide before validating; when the choice is
         scikit-learn, fit it on the raw data (it validates once) and return True."""
-        spec = getattr(self, "device", None)
-        spec = get_config()["device"] if spec is None else spec
-        if not (self._delegates_to_sklearn and isinstance(spec, str) and spec == "auto"
+        spec = self._device_spec()
+        if not (self._delegates_to_sklearn and _is_auto(spec)
                 and type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind in "fiu" and X.size > 0):
             return False
         self._decide(X)
