@@ -222,3 +222,9 @@ def test_negative_weights_from_a_source_are_an_error(data):
     src = IterableSource([(X[:500], y[:500], w[:500]), (X[500:], y[500:], w[500:])])
     with pytest.raises(ValueError, match="sample weights must be finite and non-negative"):
         Ridge(device="cpu").fit(src)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_targets_read_alone_equal_the_chunks_targets(files, data, kind):
+    _, y = data
+    np.testing.assert_array_equal(np.asarray(_sources(files, data)[kind].targets()).astype(np.int64), y)

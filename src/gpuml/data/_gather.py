@@ -58,11 +58,8 @@ def read_targets(source: Source) -> np.ndarray:
     """All of the source's targets as one host array (n_rows or n_rows x n_targets)."""
     if source.y_ndim == 0:
         raise ValueError(f"{source!r} has no target; give target=... when creating it")
-    ys = []
-    for c in source.chunks(1 << 16):
-        y = c.y
-        ys.append(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y))
-    return np.concatenate(ys)
+    y = source.targets()
+    return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
 
 
 class WithTargets(Source):

@@ -83,6 +83,10 @@ class Source:
         """Chunks of exactly ``rows`` rows (the last may be shorter)."""
         yield from _rechunk(self._blocks(), rows)
 
+    def targets(self) -> Any:
+        """Every row's target, in order (formats that store columns read only that one)."""
+        return _concat([c.y for c in self.chunks(1 << 16)])
+
     def take(self, ids: np.ndarray) -> Chunk:
         """The rows at ``ids`` (random-access sources only)."""
         raise TypeError(f"{type(self).__name__} has no random access; read it with chunks()")
@@ -198,6 +202,9 @@ class ArraySource(Source):
             yield Chunk(self.X[s:e], None if self.y is None else self.y[s:e],
                         None if self.w is None else self.w[s:e], s)
 
+    def targets(self) -> Any:
+        return self.y
+
     def take(self, ids: np.ndarray) -> Chunk:
         idx = torch.as_tensor(ids, device=self.X.device) if isinstance(self.X, Tensor) else np.asarray(ids)
         pick = lambda a: None if a is None else a[idx if isinstance(a, Tensor) else np.asarray(ids)]  # noqa: E731
@@ -252,6 +259,9 @@ class NpySource(ArraySource):
 
     def take(self, ids: np.ndarray) -> Chunk:
         return self._split(super().take(ids))
+
+    def targets(self) -> np.ndarray:
+        return np.array(self.X[:, self._target]) if self._target is not None else np.asarray(self.y)
 
     def _split(self, c: Chunk) -> Chunk:
         if self._target is None:
@@ -409,6 +419,11 @@ class ParquetSource(Source):
         self._n_rows = sum(f.metadata.num_rows for f in files)
         self.what = p
 
+    def targets(self) -> np.ndarray:
+        import pyarrow.parquet as pq
+
+        return np.concatenate([pq.read_table(p, columns=[self.target]).column(0).to_numpy() for p in self.paths])
+
     def _blocks(self) -> Iterator[Chunk]:
         import pyarrow.parquet as pq
 
@@ -465,6 +480,14 @@ class CsvSource(Source):
             )
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{self.path} is not a readable CSV file: {exc}") from None
+
+    def targets(self) -> np.ndarray:
+        import pyarrow as pa
+
+        try:
+            return self._open([self.target]).read_all().column(0).to_numpy()
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"{self.path}: {exc}") from None
 
     def _blocks(self) -> Iterator[Chunk]:
         import pyarrow as pa
