@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..device import DeviceMemoryError, is_out_of_memory, memory_budget, release_cached
+from ..device import DeviceMemoryError, compute_context, is_out_of_memory, memory_budget, release_cached
 from ._loader import Prefetcher, to_device
 from ._sources import Chunk, Source, check_chunk
 
@@ -119,8 +119,9 @@ def _drive(source: Source, device: torch.device, dtype: torch.dtype | None, byte
             if progress is not None:
                 progress.advance(len(piece.X))
 
-    for c in _host_chunks(source, rows[0], device):
-        process(c)
+    with compute_context(device):  # the allow_tf32 setting holds for every kernel of every pass
+        for c in _host_chunks(source, rows[0], device):
+            process(c)
 
 
 def _dtype_of(source: Source) -> torch.dtype:

@@ -116,12 +116,13 @@ def accumulator_dtype(device: torch.device) -> torch.dtype:
 
 @contextmanager
 def compute_context(device: torch.device) -> Iterator[None]:
-    """Apply the ``allow_tf32`` setting to matrix products while inside the block."""
+    """Apply the ``allow_tf32`` setting to matrix products while inside the block.
+
+    The flags are process-wide and only change CUDA kernels, so they are set whatever ``device``
+    is (and restored after).
+    """
     from .._config import get_config
 
-    if device.type != "cuda":
-        yield
-        return
     allow = get_config()["allow_tf32"]
     old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = allow
