@@ -52,11 +52,6 @@ def dtype(request, device):
     return request.param
 
 
-def tol(dtype, f32: float, f64: float) -> float:
-    """The tolerance for the data's precision."""
-    return f32 if dtype == np.float32 else f64
-
-
 @pytest.fixture(autouse=True)
 def _fresh_config():
     """Every test starts from the default settings."""

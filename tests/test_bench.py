@@ -72,13 +72,19 @@ def test_a_wrong_answer_is_reported_as_a_failure(tiny_result):
     assert any(v.startswith("FAIL LinearRegression") for v in verdicts(bad))
 
 
-def test_cli_rerenders_a_saved_result(tiny_result, tmp_path, capsys):
+@pytest.fixture
+def bench_env(monkeypatch):
+    """`gpuml bench` sets SCIPY_ARRAY_API for itself; undo it after, for the other tests."""
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+
+
+def test_cli_rerenders_a_saved_result(tiny_result, tmp_path, capsys, bench_env):
     path = write(tiny_result, str(tmp_path))[0]
     assert main(["bench", "--report", path]) == 0
     assert "gpuml bench --preset quick" in capsys.readouterr().out
 
 
-def test_unknown_case_is_an_error(capsys):
+def test_unknown_case_is_an_error(capsys, bench_env):
     assert main(["bench", "--case", "RandomForest"]) == 1
     assert "unknown case" in capsys.readouterr().err
 

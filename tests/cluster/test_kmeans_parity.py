@@ -14,18 +14,13 @@ from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.preprocessing import scale
 
 from gpuml.cluster import KMeans
+from helpers import tol
 
 DATA = {  # name -> (X, n_clusters)
     "iris": (load_iris(return_X_y=True)[0], 3),
     "wine": (scale(load_wine(return_X_y=True)[0]), 3),
     "digits": (load_digits(return_X_y=True)[0], 10),
 }
-
-
-def tol(dtype, f32: float, f64: float) -> float:
-    """The tolerance for the data's precision (``conftest.tol`` is not importable under
-    ``--import-mode=importlib``)."""
-    return f32 if dtype == np.float32 else f64
 
 
 def _data(name, dtype):

@@ -17,18 +17,13 @@ from sklearn import decomposition as sk
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
 from gpuml.decomposition import PCA
+from helpers import tol
 
 DATA = {
     "digits": load_digits(return_X_y=True)[0],  # 1797 x 64, 3 constant columns
     "wine": load_wine(return_X_y=True)[0],  # 178 x 13, unscaled (variances 1e-3 .. 1e5)
     "breast_cancer": load_breast_cancer(return_X_y=True)[0],  # 569 x 30, unscaled
 }
-
-
-def tol(dtype, f32: float, f64: float) -> float:
-    """The tolerance for the data's precision (``conftest.tol`` is not importable under
-    ``--import-mode=importlib``)."""
-    return f32 if dtype == np.float32 else f64
 
 
 def _separated(ev: np.ndarray, rel_gap: float = 1e-6) -> np.ndarray:

@@ -13,6 +13,7 @@ from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes
 
 from gpuml.linear_model import LinearRegression, Ridge
+from helpers import tol
 
 X_DIA, Y_DIA = load_diabetes(return_X_y=True)
 # a second, different target: y**0.5 scaled to a similar range
@@ -20,12 +21,6 @@ Y2_DIA = np.column_stack([Y_DIA, 10.0 * np.sqrt(Y_DIA)])
 W_DIA = np.random.default_rng(0).uniform(0.1, 3.0, X_DIA.shape[0])  # random positive weights
 
 TARGETS = {"y1": Y_DIA, "y2": Y2_DIA}
-
-
-def tol(dtype, f32: float, f64: float) -> float:
-    """The tolerance for the data's precision (``conftest.tol``: conftest is not importable
-    under ``--import-mode=importlib``)."""
-    return f32 if dtype == np.float32 else f64
 
 
 def _check(ours, ref, X, dtype):

@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import scale
 
 from gpuml.linear_model import LogisticRegression
+from helpers import tol
 
 
 def _load(loader):
@@ -34,12 +35,6 @@ DATA = {
     "breast_cancer": _load(load_breast_cancer),  # binary
     "wine": _load(load_wine),  # 3 classes: multinomial
 }
-
-
-def tol(dtype, f32: float, f64: float) -> float:
-    """The tolerance for the data's precision (``conftest.tol`` is not importable under
-    ``--import-mode=importlib``)."""
-    return f32 if dtype == np.float32 else f64
 
 
 def _fit_pair(X, y, dtype, device, sample_weight=None, **params):

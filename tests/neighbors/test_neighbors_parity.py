@@ -25,18 +25,13 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, loa
 from sklearn.metrics.pairwise import paired_distances
 
 from gpuml.neighbors import KNeighborsClassifier, KNeighborsRegressor, NearestNeighbors
+from helpers import tol
 
 DATA = {name: loader(return_X_y=True) for name, loader in [
     ("iris", load_iris), ("digits", load_digits), ("breast_cancer", load_breast_cancer), ("diabetes", load_diabetes),
 ]}
 METRICS = ["euclidean", "sqeuclidean", "cosine"]
 K = 5
-
-
-def tol(dtype, f32: float, f64: float) -> float:
-    """The tolerance for the data's precision (``conftest.tol`` is not importable under
-    ``--import-mode=importlib``)."""
-    return f32 if dtype == np.float32 else f64
 
 
 def _split(name, dtype, n_queries=None):

@@ -15,18 +15,13 @@ from sklearn import preprocessing as sk
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 
 from gpuml.preprocessing import StandardScaler
+from helpers import tol
 
 DATA = {name: loader(return_X_y=True)[0] for name, loader in [
     ("iris", load_iris), ("wine", load_wine), ("digits", load_digits),
     ("breast_cancer", load_breast_cancer), ("diabetes", load_diabetes),
 ]}
 MOMENT_RTOL = 1e-12
-
-
-def tol(dtype, f32: float, f64: float) -> float:
-    """The tolerance for the data's precision (``conftest.tol`` is not importable under
-    ``--import-mode=importlib``)."""
-    return f32 if dtype == np.float32 else f64
 
 
 def _weights(n):
