@@ -228,3 +228,11 @@ def test_negative_weights_from_a_source_are_an_error(data):
 def test_targets_read_alone_equal_the_chunks_targets(files, data, kind):
     _, y = data
     np.testing.assert_array_equal(np.asarray(_sources(files, data)[kind].targets()).astype(np.int64), y)
+
+
+def test_shards_take_rows_in_any_order(files, data):
+    X, y = data
+    ids = np.array([1499, 3, 700, 375, 376, 0, 1125])  # across all four shards, unsorted
+    c = NpyShardsSource(files / "shards", target=-1).take(ids)
+    np.testing.assert_array_equal(c.X, X[ids])
+    np.testing.assert_array_equal(c.y.astype(np.int64), y[ids])
