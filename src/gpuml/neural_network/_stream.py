@@ -27,7 +27,7 @@ import torch
 from sklearn.base import is_classifier
 from torch import Tensor
 
-from ..data import Chunk, NpyShardsSource, Source, plan_rows, resident, run_pass
+from ..data import Chunk, Source, plan_rows, resident, run_pass
 from ..device import resident_budget, supports_float64
 from ._train import SAFETY_MARGIN, TrainData, Trainer
 
@@ -88,15 +88,6 @@ def from_source(est: Any, source: Source, device: torch.device, incremental: boo
 
 def _read_range(source: Source, s: int, e: int) -> Chunk:
     """Rows ``s:e`` of a random-access source."""
-    if isinstance(source, NpyShardsSource):  # shard by shard (its take() reads row by row)
-        Xs, ys = [], []
-        for off, end, shard in zip(source.offsets[:-1], source.offsets[1:], source.shards):
-            lo, hi = max(s, int(off)), min(e, int(end))
-            if lo < hi:
-                c = shard.take(np.arange(lo - off, hi - off))
-                Xs.append(np.asarray(c.X, dtype=source.dtype))
-                ys.append(c.y)
-        return Chunk(np.concatenate(Xs), None if ys[0] is None else np.concatenate(ys), None, s)
     return source.take(np.arange(s, e))._replace(start=s)
 
 
