@@ -10,7 +10,6 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
@@ -177,7 +176,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
             src = self._source(WithTargets(X, codes), device, resident=True)
         else:
             src = self._source(X, device, y=codes, w=w, resident=True)
-        cw = self._class_weights(to_numpy(codes), classes, device, acc)
+        cw = self._class_weights(codes, classes, device, acc)
         sw_sum = float(run_pass(src, LabelTotals(len(classes), acc, cw), device).sum())
         l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
         p = d + int(self.fit_intercept)
@@ -219,12 +218,14 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
         return self
 
-    def _class_weights(self, codes: np.ndarray, classes: np.ndarray, device, acc) -> Tensor | None:
-        """One weight per class from ``class_weight`` ("balanced": n / (n_classes * count))."""
+    def _class_weights(self, codes: Tensor, classes: np.ndarray, device, acc) -> Tensor | None:
+        """One weight per class from ``class_weight`` ("balanced": n / (n_classes * count), as
+        scikit-learn's ``compute_class_weight``; only the class counts leave the device)."""
         if self.class_weight is None:
             return None
         if self.class_weight == "balanced":
-            cw = compute_class_weight("balanced", classes=np.arange(len(classes)), y=codes)
+            counts = to_numpy(torch.bincount(codes.long(), minlength=len(classes))).astype(np.float64)
+            cw = len(codes) / (len(classes) * counts)
         else:
             cw = np.array([self.class_weight.get(c, 1.0) for c in classes])
         return torch.as_tensor(cw, dtype=acc, device=device)
