@@ -217,7 +217,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def _lloyd(self, src, centers, tol, device, acc):
         """Iterate Lloyd steps until the squared center shift is at most ``tol``."""
         for it in range(1, self.max_iter + 1):
-            st = run_pass(src, LloydStep(centers, acc), device)
+            st = run_pass(src, LloydStep(centers, acc, inertia=bool(self.verbose)), device)
             sums, weights = st.sums, st.weights
             if bool((weights == 0).any()):
                 sums, weights = self._relocate_empty(src, centers, sums, weights, device, acc)

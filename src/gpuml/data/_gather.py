@@ -15,6 +15,8 @@ from ._sources import ArraySource, Chunk, Source
 def _cat(parts: list) -> object:
     if not parts or parts[0] is None:
         return None
+    if len(parts) == 1:
+        return parts[0]
     return torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
 
 

@@ -13,8 +13,8 @@ from torch import Tensor
 
 from ..base import GpumlEstimator, delegable
 from ..data import Source, as_source, resident, run_map, run_pass
-from ..device import resident_budget
-from ..ops import KNearest, prepare
+from ..device import memory_budget, resident_budget
+from ..ops import KNearest, prepare, query_rows
 
 #: Query rows handled together; bounds the (q, rows) score block with the planner.
 MAX_QUERY_CHUNK = 4096
@@ -78,10 +78,13 @@ class NeighborsMixin(GpumlEstimator):
             return top.scores, top.index
 
         # a query row holds itself, its top-k state and its k gathered candidates; counted 4x so
-        # the query chunk takes at most 1/8 of the budget, leaving the rest to the inner pass
+        # the query chunk takes at most 1/8 of the budget, leaving the rest to the inner pass, whose
+        # index chunks should be long enough for the top-k selection to prune (ops.knn.query_rows)
         d = index.n_features
         per_query = 4 * (d + 4 * k + k * d) * 8
-        return run_map(self._source(X, device), neighbors, device, per_query, max_rows=MAX_QUERY_CHUNK)
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        rows = min(MAX_QUERY_CHUNK, query_rows(memory_budget(device) // 2, index._n_rows or 1 << 62, itemsize))
+        return run_map(self._source(X, device), neighbors, device, per_query, max_rows=rows)
 
     @delegable
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):

@@ -5,7 +5,7 @@ from .covariance import CovarianceProduct
 from .distances import METRICS, exact_distances, pairwise_scores, prepare, row_norms_sq
 from .gram import Gram, GramState
 from .kmeans import LloydState, LloydStep, nearest_center
-from .knn import KNearest, TopK, merge_topk
+from .knn import KNearest, TopK, merge_topk, query_rows
 from .lbfgs import minimize_lbfgs
 from .linalg import flip_signs, solve_normal_equations, top_eigh
 from .logistic import LabelTotals, LogisticLoss, LossGrad
@@ -16,6 +16,7 @@ __all__ = [
     "Gram",
     "GramState",
     "KNearest",
+    "query_rows",
     "LabelTotals",
     "LloydState",
     "LloydStep",

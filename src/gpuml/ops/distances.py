@@ -27,10 +27,9 @@ def pairwise_scores(Q: Tensor, X: Tensor, x_norms: Tensor | None, metric: str) -
     Squared euclidean up to the per-query constant ``|q|²`` for euclidean metrics
     (``|x|² - 2 q·x``), ``-q·x`` on prepared (unit) rows for cosine.
     """
-    prod = Q @ X.T  # (q, n)
     if metric == "cosine":
-        return -prod
-    return x_norms[None, :] - 2 * prod
+        return torch.mm(Q, X.T).neg_()
+    return torch.addmm(x_norms[None, :], Q, X.T, alpha=-2)  # (q, n), one kernel, one block
 
 
 def exact_distances(Q: Tensor, R: Tensor, metric: str) -> Tensor:
