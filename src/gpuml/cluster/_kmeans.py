@@ -180,11 +180,13 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return self._fit_sklearn(X, sample_weight=w)
         dtype, acc = self._dtype(X, device), accumulator_dtype(device)
         src = self._source(X, device, w=w, resident=True)
-        moments = run_pass(src, Gram(acc, diagonal=True, weighted=False), device)  # unweighted, as sklearn
-        n = moments.count
+        if self.tol > 0:  # tol is relative to the mean variance (unweighted, as scikit-learn): one pass
+            moments = run_pass(src, Gram(acc, diagonal=True, weighted=False), device)
+            n, tol = moments.count, float((moments.cxx / moments.count).mean()) * self.tol
+        else:
+            n, tol = src.n_rows, 0.0
         if n < self.n_clusters:
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
-        tol = float((moments.cxx / n).mean()) * self.tol
         rng = check_random_state(self.random_state)
         init_src = w_init = None
         if isinstance(self.init, str) or callable(self.init):  # an explicit array needs no rows
@@ -248,26 +250,31 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             sums[j], weights[j] = w_i * x, w_i
         return sums, weights
 
-    def _assign(self, src, centers, device, acc, per_row=False):
+    def _assign(self, src, centers, device, acc, per_row=False, inertia=True):
         """Labels (int32) and weighted inertia for the given centers: one pass.
 
-        ``per_row``: the squared distance of each row instead of their weighted sum.
+        ``per_row``: the squared distance of each row instead of their weighted sum;
+        ``inertia=False``: the labels alone (no per-row norms computed).
         Labels come back to the host chunk by chunk unless the data is on the device.
         """
         c_norms = row_norms_sq(centers)
-        inertia = [torch.zeros((), dtype=acc, device=device)]
+        total = [torch.zeros((), dtype=acc, device=device)]
+        distances = per_row or inertia
 
         def fn(X, y, w):
-            labels, d2 = nearest_center(X, centers, c_norms)
-            d2 = d2.to(acc)
+            labels, d2 = nearest_center(X, centers, c_norms, distances=distances)
+            labels = labels.to(torch.int32)
             if per_row:
-                return labels.to(torch.int32), d2
-            inertia[0] = inertia[0] + (d2 if w is None else d2 * w.to(acc)).sum()
-            return labels.to(torch.int32)
+                return labels, d2.to(acc)
+            if inertia:
+                total[0] = total[0] + (d2.to(acc) if w is None else d2.to(acc) * w.to(acc)).sum()
+            return labels
 
         on_device = getattr(src, "on_device", None) == device
         out = run_map(src, fn, device, (2 * self.n_clusters + src.n_features + 4) * 8, to_host=not on_device)
-        return out if per_row else (out, inertia[0])
+        if per_row or not inertia:
+            return out
+        return out, total[0]
 
     @delegable
     def predict(self, X):
@@ -284,7 +291,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         X = self._check_predict(X)
         device = self._device()
         centers = self._param("cluster_centers_", device, self._dtype(X, device))
-        labels, _ = self._assign(self._source(X, device), centers, device, accumulator_dtype(device))
+        labels = self._assign(self._source(X, device), centers, device, accumulator_dtype(device), inertia=False)
         out = self._output(labels, X)
         return out.astype(np.int32) if isinstance(out, np.ndarray) else out
 

@@ -18,8 +18,31 @@ def nearest_center(X: Tensor, centers: Tensor, c_norms: Tensor, distances: bool 
     distance less the row's own ``|x|²`` (one pass over X fewer).
     """
     scores = torch.addmm(c_norms[None, :], X, centers.T, alpha=-2)  # (r, k): |c|² - 2 x·c, one kernel
-    best, labels = scores.min(1)
+    best, labels = row_argmin_(scores)
     return labels, (best + row_norms_sq(X)).clamp_min(0) if distances else best
+
+
+def row_argmin_(scores: Tensor) -> tuple[Tensor, Tensor]:
+    """Minimum of each row and the first column holding it; overwrites ``scores``.
+
+    scores (r, k) -> (values (r,), indices (r,) int64), as ``scores.min(1)``. On the
+    CPU, torch's min-with-index over a short row is scalar code while ``amin`` and
+    elementwise ops are vectorized, so the index is found as the smallest key
+    ``j + k * sign(s_j - min)``: j where s_j is the minimum, j + k elsewhere (exact
+    in floating point for k < 2**23).
+
+    Examples
+    --------
+    >>> row_argmin_(torch.tensor([[3.0, 1.0, 1.0], [0.0, 2.0, -1.0]]))
+    (tensor([ 1., -1.]), tensor([1, 2]))
+    """
+    r, k = scores.shape
+    if scores.device.type != "cpu" or k >= 1 << 23:
+        return scores.min(1)
+    best = scores.amin(1, keepdim=True)
+    key = scores.sub_(best).sign_()
+    torch.add(torch.arange(k, dtype=scores.dtype), key, alpha=k, out=key)
+    return best.squeeze(1), key.amin(1).long()
 
 
 @dataclass
