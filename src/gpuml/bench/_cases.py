@@ -191,10 +191,6 @@ def cases(scratch: str) -> list[Case]:
             def open_source():
                 return NpySource(data["path"], target=-1) if kind == "npy" else ParquetSource(data["path"], target="y")
 
-            if engine == "raw":
-                from ._machine import read_rate
-
-                return lambda: ("raw", read_rate(data["path"]))
             dev = resolve_device(device)
 
             def go():
