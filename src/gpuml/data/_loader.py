@@ -47,8 +47,7 @@ class Prefetcher:
             c = c._replace(X=np.array(c.X), y=np.array(c.y) if isinstance(c.y, np.memmap) else c.y)
         if not self._pin:
             return c
-        pin = lambda a: a if a is None or isinstance(a, Tensor) else torch.from_numpy(  # noqa: E731
-            np.ascontiguousarray(a)).pin_memory()
+        pin = lambda a: a if a is None or isinstance(a, Tensor) else _tensor(a).pin_memory()  # noqa: E731
         return Chunk(pin(c.X), pin(c.y) if c.y is None or c.y.dtype.kind in "biuf" else c.y, pin(c.w), c.start)
 
     def _run(self, chunks: Iterator[Chunk]) -> None:
@@ -88,15 +87,22 @@ class Prefetcher:
                 self._thread.join(timeout=0.05)
 
 
+def _tensor(a: np.ndarray) -> Tensor:
+    """``a`` as a CPU tensor sharing its memory; a copy only when its rows or columns are
+    not contiguous (column-major chunks, as Parquet's, stay so: torch's kernels take both)."""
+    with warnings.catch_warnings():  # read-only memmaps: we only read, so share them
+        warnings.simplefilter("ignore", UserWarning)
+        dense = a.flags.c_contiguous or a.flags.f_contiguous
+        return torch.from_numpy(a if dense else np.ascontiguousarray(a))
+
+
 def _to(a, device: torch.device, dtype: torch.dtype | None, stream) -> Tensor | None:
     if a is None:
         return None
     if isinstance(a, np.ndarray):
         if a.dtype.kind not in "biuf":
             return a  # e.g. string labels stay on the host
-        with warnings.catch_warnings():  # read-only memmaps: we only read, so share them
-            warnings.simplefilter("ignore", UserWarning)
-            a = torch.from_numpy(np.ascontiguousarray(a))
+        a = _tensor(a)
     if a.device == device and (dtype is None or a.dtype == dtype):
         return a
     if stream is None:

@@ -371,9 +371,10 @@ def _numeric_columns(schema, columns: list[str] | None, target: str | None, what
 
 def _batch_to_chunk(batch, feats: list[str], target: str | None, dtype: np.dtype, start: int) -> Chunk:
     cols = [batch.column(batch.schema.get_field_index(c)).to_numpy(zero_copy_only=False) for c in feats]
-    X = np.empty((batch.num_rows, len(feats)), dtype=dtype)  # row-major, as the kernels take it: one copy
+    XT = np.empty((len(feats), batch.num_rows), dtype=dtype)  # one contiguous copy per column ...
     for j, col in enumerate(cols):
-        X[:, j] = col  # nulls arrive as NaN and are caught by check_chunk
+        XT[j] = col  # nulls arrive as NaN and are caught by check_chunk
+    X = XT.T  # ... and X is its column-major view: torch's kernels take either layout
     y = None
     if target is not None:
         y = batch.column(batch.schema.get_field_index(target)).to_numpy(zero_copy_only=False)
