@@ -35,7 +35,7 @@ def smallest(scores: Tensor, k: int) -> Tensor:
 
     scores (q, r) -> (q, k) int64, k <= r. The columns are cut into groups of g;
     only the k groups with the smallest minima can hold the k smallest scores
-    (every other group's minimum is above k scores already), so the selection
+    (every other group's minimum is no smaller than k scores already), so the selection
     looks at r/g minima and k*g candidates instead of r scores.
 
     Examples
