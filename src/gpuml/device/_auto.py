@@ -35,9 +35,9 @@ from ._measure import copy_bandwidth, h2d_bandwidth, matmul_rate, op_time
 #: scikit-learn's CPU time over gpuml's CPU time, per estimator (benchmarks/results, cpu preset,
 #: 2 cores). Below 1: scikit-learn is faster on the CPU, so "auto" delegates to it there.
 SKLEARN_RATIO = {
-    "LinearRegression": 10.4, "Ridge": 1.65, "LogisticRegression": 2.9, "KMeans": 0.47, "PCA": 0.79,
-    "StandardScaler": 2.3, "NearestNeighbors": 0.50, "KNeighborsClassifier": 0.50,
-    "KNeighborsRegressor": 0.50,
+    "LinearRegression": 10.9, "Ridge": 1.70, "LogisticRegression": 2.78, "KMeans": 0.70, "PCA": 0.75,
+    "StandardScaler": 2.59, "NearestNeighbors": 1.23, "KNeighborsClassifier": 1.23,
+    "KNeighborsRegressor": 1.23,
 }
 #: Kernel launches per chunk of a pass (a handful of tensor ops), for the fixed cost per call.
 OPS_PER_CHUNK = 12
