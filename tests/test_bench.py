@@ -92,3 +92,44 @@ def test_unknown_case_is_an_error(capsys, bench_env):
 def test_timed_median_syncs_and_returns_the_result():
     med, times, result = _runner.timed(lambda: np.float64(3.0), "cpu", repeats=3, warmup=True)
     assert len(times) == 3 and med == sorted(times)[1] and result == 3.0
+
+
+@pytest.fixture
+def two_cases(monkeypatch, tmp_path):
+    """`run` over a case whose data cannot be made, then a real (tiny) case; cheap ceilings."""
+    import dataclasses
+
+    def cannot_make(rng, size):
+        raise MemoryError("no room for the data")
+
+    def tiny(scratch):
+        real = next(c for c in _cases.cases(scratch) if c.name == "StandardScaler")
+        real.sizes["quick"] = {"n": 3000, "d": 8}
+        return [dataclasses.replace(real, name="broken", make=cannot_make), real]
+
+    monkeypatch.setattr(_runner, "cases", tiny)
+    monkeypatch.setitem(_runner.CEILING_SIZES, "quick", {"matmul_n_cpu": 128, "matmul_n_gpu": 256,
+                                                         "copy_bytes": 1 << 20, "disk_bytes": 2 << 20})
+
+
+def test_run_reports_a_case_that_cannot_start_and_goes_on(two_cases):
+    seen = []
+    result = _runner.run("quick", log=lambda s: None, on_case=lambda r: seen.append(len(r["cases"])))
+    assert seen == [1, 2]  # the result so far, after every case
+    broken, scaler = result["cases"]
+    assert broken["rows"][0]["error"] == "MemoryError: no room for the data"
+    assert any(r["engine"] == "gpuml:cpu" and r["seconds"] > 0 for r in scaler["rows"])
+    assert "no room for the data" in markdown(result)
+
+
+def test_cli_keeps_the_finished_cases_when_stopped(two_cases, monkeypatch, tmp_path, bench_env):
+    def stop(*args, **kwargs):  # Ctrl-C during case 2 (a time limit kills outright: the same files stay)
+        raise KeyboardInterrupt
+
+    real = _runner.run_case
+    monkeypatch.setattr(_runner, "run_case", lambda case, *a, **k: stop() if case.name == "StandardScaler"
+                        else real(case, *a, **k))
+    assert main(["bench", "--out", str(tmp_path)]) != 0  # "gpuml: interrupted"
+    (saved,) = tmp_path.glob("*.json")
+    assert [c["case"] for c in json.loads(saved.read_text())["cases"]] == ["broken"]
+    assert not list(tmp_path.glob("*.partial*"))

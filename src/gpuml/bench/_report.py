@@ -7,6 +7,8 @@ import os
 import re
 from typing import Any
 
+from .._files import write_atomically
+
 MATMUL_BOUND = {"LinearRegression", "Ridge", "PCA", "KMeans.fit", "KMeans.predict", "NearestNeighbors.kneighbors"}
 
 
@@ -142,7 +144,7 @@ def file_stem(result: dict) -> str:
     return f"{m['date']}-{_slug(hw)}-{result['preset']}"
 
 
-def chart(result: dict, path: str) -> str | None:
+def draw_chart(result: dict, path: str) -> str | None:
     """Speedup per case (log scale) and fraction of the floor, as a PNG; None without matplotlib."""
     try:
         import matplotlib
@@ -167,13 +169,20 @@ def chart(result: dict, path: str) -> str | None:
     return path
 
 
-def write(result: dict, out_dir: str) -> list[str]:
-    """JSON, Markdown and (with matplotlib) PNG under ``out_dir``; returns the paths written."""
+def write(result: dict, out_dir: str, chart: bool = True) -> list[str]:
+    """JSON, Markdown and (with matplotlib, when ``chart``) PNG under ``out_dir``; returns the
+    paths written. Each file is replaced whole, so a reader never sees half of one."""
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, file_stem(result))
-    with open(stem + ".json", "w") as fh:
-        json.dump(result, fh, indent=1, default=float)
-    with open(stem + ".md", "w") as fh:
-        fh.write(markdown(result))
-    png = chart(result, stem + ".png")
+    _write_text(stem + ".json", json.dumps(result, indent=1, default=float))
+    _write_text(stem + ".md", markdown(result))
+    png = draw_chart(result, stem + ".png") if chart else None
     return [stem + ".json", stem + ".md"] + ([png] if png else [])
+
+
+def _write_text(path: str, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+
+    write_atomically(path, write)

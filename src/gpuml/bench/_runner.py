@@ -108,8 +108,14 @@ def run_case(case: Case, preset: str, devices: list[torch.device], ceil: dict, s
     return {"case": case.name, "size": size, "notes": case.notes, "rows": rows, **extra}
 
 
-def run(preset: str = "quick", names: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
-    """Measure the ceilings, then every case; returns the full result (what the JSON holds)."""
+def run(preset: str = "quick", names: list[str] | None = None, log: Callable[[str], None] = print,
+        on_case: Callable[[dict], None] | None = None) -> dict:
+    """Measure the ceilings, then every case; returns the full result (what the JSON holds).
+
+    ``on_case`` receives the result so far after each case (the CLI saves it, so a run
+    stopped by a time limit keeps the cases it finished). A case that cannot even make
+    its data is reported with its error, and the others still run.
+    """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     devices = devices_present()
@@ -123,10 +129,17 @@ def run(preset: str = "quick", names: list[str] | None = None, log: Callable[[st
             all_cases = [c for c in all_cases if any(n.lower() in c.name.lower() for n in names)]
         log(f"measuring ceilings on {', '.join(map(str, devices))} ...")
         ceil = ceilings(devices, scratch, CEILING_SIZES[preset])
-        results = []
+        result = {"preset": preset, "machine": machine_info(), "ceilings": ceil, "cases": [],
+                  "devices": [str(d) for d in devices]}
         for case in all_cases:
             t = time.perf_counter()
-            results.append(run_case(case, preset, devices, ceil, log=log))
-            results[-1]["wall_seconds"] = time.perf_counter() - t
-    return {"preset": preset, "machine": machine_info(), "ceilings": ceil, "cases": results,
-            "devices": [str(d) for d in devices]}
+            try:
+                done = run_case(case, preset, devices, ceil, log=log)
+            except Exception as exc:  # e.g. no memory for the case's data
+                done = {"case": case.name, "size": dict(case.sizes[preset]), "notes": case.notes,
+                        "rows": [{"engine": "-", "error": f"{type(exc).__name__}: {exc}"[:300]}]}
+            done["wall_seconds"] = time.perf_counter() - t
+            result["cases"].append(done)
+            if on_case is not None:
+                on_case(result)
+    return result

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .._files import write_atomically
 
 #: The first key of every model file; anything else is "not a gpuml model".
 MODEL_FORMAT = "gpuml-model/1"
@@ -60,23 +61,6 @@ def pass_bar(console: Console, show: bool) -> Iterator[PassBar | None]:
     bar = PassBar(console)
     with bar.progress, report_progress(bar):
         yield bar
-
-
-def write_atomically(path: str, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, renamed into place only on success."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"no such folder for the output: {folder}")
-    base = os.path.basename(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".partial" + os.path.splitext(base)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_model(path: str, estimator: Any, meta: dict) -> None:

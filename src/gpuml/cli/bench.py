@@ -27,7 +27,8 @@ def _main(args) -> int:
         with open(args.report) as fh:
             result = json.load(fh)
     else:
-        result = run(args.preset, args.case, log=lambda s: console.print(s, style="dim"))
+        save = (lambda partial: write(partial, args.out, chart=False)) if args.out else None  # kept if stopped
+        result = run(args.preset, args.case, log=lambda s: console.print(s, style="dim"), on_case=save)
     print_table(result)
     if args.out or args.report:
         out = args.out or os.path.dirname(os.path.abspath(args.report))

@@ -102,8 +102,9 @@ def _fit(args) -> int:
 
 
 def _predict(args) -> int:
+    from .._files import write_atomically
     from ..data import open_source
-    from ._progress import load_model, pass_bar, write_atomically
+    from ._progress import load_model, pass_bar
 
     if not args.out.lower().endswith((".npy", ".parquet", ".pq", ".csv")):
         raise ValueError(f"{args.out}: unknown output format; use .parquet, .csv or .npy")
