@@ -200,3 +200,22 @@ def test_regressor(name, metric, weights, multi_target, device, dtype):
     # weighted means of the same targets: 1e-9 (float64) / 1e-5 (float32) relative
     rtol = tol(dtype, 1e-5, 1e-9) if weights == "uniform" else _weighted_tol(metric, dtype)
     np.testing.assert_allclose(pred[untied], pred_ref[untied], rtol=rtol, atol=rtol * np.abs(yfit).max())
+
+
+@pytest.mark.parametrize("memory_limit", [None, "64KB"])
+def test_duplicate_rows_tie_to_the_smaller_index_as_sklearn(memory_limit, device, dtype):
+    # 300 distinct rows repeated 40 times: every neighbor ties with 39 copies; the ids must be
+    # the smallest among the tied rows, as scikit-learn's brute force returns them
+    import gpuml
+
+    rng = np.random.default_rng(0)
+    X = np.tile(rng.integers(0, 4, (300, 3)), (40, 1)).astype(dtype)
+    y = rng.integers(0, 3, len(X))
+    Q = X[:50] + 0.25
+    ref = sk.NearestNeighbors(n_neighbors=7, algorithm="brute").fit(X).kneighbors(Q)[1]
+    ref_pred = sk.KNeighborsClassifier(7, algorithm="brute").fit(X, y).predict(Q)
+    with gpuml.config_context(memory_limit=memory_limit):
+        ind = NearestNeighbors(n_neighbors=7, device=device).fit(X).kneighbors(Q)[1]
+        pred = KNeighborsClassifier(7, device=device).fit(X, y).predict(Q)
+    np.testing.assert_array_equal(np.sort(ind, 1), np.sort(ref, 1))
+    np.testing.assert_array_equal(pred, ref_pred)

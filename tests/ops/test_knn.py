@@ -1,4 +1,4 @@
-"""Top-k selection by group minima: the same k smallest scores as a full sort."""
+"""Top-k selection by group minima: the same columns as a stable full sort."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gpuml.ops.knn import smallest
+from gpuml.ops.knn import first_k, smallest
 
 
 @pytest.mark.parametrize(
@@ -19,11 +19,9 @@ def test_smallest_picks_the_k_smallest(r, k, ties, device, dtype):
     s = rng.integers(0, 50, (9, r)) if ties else rng.standard_normal((9, r))
     scores = torch.as_tensor(s.astype(dtype), device=device)
     cols = smallest(scores, k)
-    assert cols.shape == (9, k)
-    assert all(len(set(row)) == k for row in cols.tolist())  # k distinct columns per row
-    picked = scores.gather(1, cols).sort(1).values
-    expected = scores.sort(1).values[:, :k]
-    assert torch.equal(picked, expected)  # the same values; ties may pick other columns
+    # the first k columns of a stable sort: the k smallest scores, ties to the smaller column
+    expected = torch.sort(scores, dim=1, stable=True).indices[:, :k].sort(1).values
+    assert torch.equal(cols, expected)
 
 
 def test_smallest_prunes_to_groups(monkeypatch):
@@ -38,3 +36,8 @@ def test_smallest_prunes_to_groups(monkeypatch):
     monkeypatch.setattr(torch, "topk", spy)
     smallest(torch.randn(4, 16384), 10)
     assert max(widths) < 16384 // 4
+
+
+def test_first_k_breaks_ties_by_position(device):
+    v = torch.tensor([[2.0, 1.0, 2.0, 1.0, 2.0, 0.0], [5.0, 5.0, 5.0, 5.0, 5.0, 5.0]], device=device)
+    assert first_k(v, 3).tolist() == [[1, 3, 5], [0, 1, 2]]

@@ -25,38 +25,64 @@ def query_rows(budget: int, n_index: int, itemsize: int) -> int:
     Examples
     --------
     >>> query_rows(16 * 2**20, 1_000_000, 4)
-    204
+    170
     """
-    return max(1, budget // (min(n_index, INDEX_ROWS) * (itemsize + itemsize // 4)))
+    return max(1, budget // (min(n_index, INDEX_ROWS) * (itemsize + itemsize // 4 + 1)))
 
 
 def smallest(scores: Tensor, k: int) -> Tensor:
-    """Column ids of the k smallest scores of each row, in no particular order.
+    """Column ids of the k smallest scores of each row, ties to the smaller column.
 
-    scores (q, r) -> (q, k) int64, k <= r. The columns are cut into groups of g;
-    only the k groups with the smallest minima can hold the k smallest scores
-    (every other group's minimum is no smaller than k scores already), so the selection
-    looks at r/g minima and k*g candidates instead of r scores.
+    scores (q, r) -> (q, k) int64 in ascending column order, k <= r. The columns are
+    cut into groups of g. Ordered by (minimum, position), only the first k groups
+    can hold the k smallest scores (each group after them has a minimum behind k
+    chosen scores), so the selection looks at r/g minima and k*g candidates
+    instead of r scores.
 
     Examples
     --------
     >>> s = torch.arange(2000.0).flip(0)[None, :]
-    >>> sorted(smallest(s, 3)[0].tolist())
-    [1997, 1998, 1999]
+    >>> smallest(s, 3).tolist()
+    [[1997, 1998, 1999]]
+    >>> smallest(torch.tensor([[2.0, 1.0, 2.0, 1.0, 1.0]]), 2).tolist()
+    [[1, 3]]
     """
     q, r = scores.shape
     g = 1 << max(3, min(8, round(math.log2(math.sqrt(r / k)))))  # balances r/g minima against k*g candidates
     if r < 4 * g * k:  # too few groups to prune
-        return torch.topk(scores, k, dim=1, largest=False, sorted=False).indices
+        return first_k(scores, k)
     m = r // g * g
     groups = scores[:, :m].unflatten(1, (m // g, g))  # (q, m/g, g), a view
-    gid = torch.topk(groups.amin(2), k, dim=1, largest=False, sorted=False).indices  # (q, k)
-    cand = groups.gather(1, gid[:, :, None].expand(q, k, g)).flatten(1)  # (q, k*g)
+    gid = first_k(groups.amin(2), k)  # (q, k), ascending
+    cand = groups.gather(1, gid[:, :, None].expand(q, k, g)).flatten(1)  # (q, k*g), in column order
     cols = (gid[:, :, None] * g + torch.arange(g, device=scores.device)).flatten(1)
     if m < r:  # the last partial group is always a candidate
         cand = torch.cat([cand, scores[:, m:]], 1)
         cols = torch.cat([cols, torch.arange(m, r, device=scores.device).expand(q, r - m)], 1)
-    return cols.gather(1, torch.topk(cand, k, dim=1, largest=False, sorted=False).indices)
+    return cols.gather(1, first_k(cand, k))
+
+
+def first_k(v: Tensor, k: int) -> Tensor:
+    """Positions of the k smallest values of each row, ties to the smaller position.
+
+    v (q, n) -> (q, k) int64, ascending positions. ``torch.topk`` finds the k-th
+    smallest value t; every value below t is kept, and of those equal to t the
+    first ones, as many as are still missing.
+
+    Examples
+    --------
+    >>> first_k(torch.tensor([[3.0, 1.0, 2.0, 1.0, 2.0]]), 3).tolist()
+    [[1, 2, 3]]
+    """
+    n = v.shape[1]
+    top = torch.topk(v, k, dim=1, largest=False, sorted=False)
+    t = top.values.amax(1, keepdim=True)  # (q, 1) the k-th smallest value
+    if bool(((v <= t).sum(1) == k).all()):  # no tie at t (the usual case): topk's choice is the only one
+        return top.indices.sort(1).values
+    below, tie = v < t, v == t
+    keep = below | (tie & (tie.cumsum(1, dtype=torch.int32) <= k - below.sum(1, keepdim=True)))  # k per row
+    pos = torch.arange(n, dtype=torch.int32, device=v.device)
+    return torch.topk(torch.where(keep, pos, n), k, dim=1, largest=False).values.long()  # kept, ascending
 
 
 @dataclass
@@ -106,8 +132,8 @@ class KNearest:
         )
 
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
-        # the (q, rows) score block and its group minima, plus the row itself (twice for cosine)
-        return self.Q.shape[0] * (itemsize + itemsize // 4) + 2 * n_features * itemsize
+        # the (q, rows) score block, its group minima and a mask, plus the row itself (twice for cosine)
+        return self.Q.shape[0] * (itemsize + itemsize // 4 + 1) + 2 * n_features * itemsize
 
     def update(self, state: TopK, X: Tensor, offset: int, w: Tensor | None) -> TopK:
         X = prepare(X, self.metric)
