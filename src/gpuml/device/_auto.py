@@ -35,9 +35,9 @@ from ._measure import copy_bandwidth, h2d_bandwidth, matmul_rate, op_time
 #: scikit-learn's CPU time over gpuml's CPU time, per estimator (benchmarks/results, cpu preset,
 #: 2 cores). Below 1: scikit-learn is faster on the CPU, so "auto" delegates to it there.
 SKLEARN_RATIO = {
-    "LinearRegression": 10.9, "Ridge": 1.70, "LogisticRegression": 2.78, "KMeans": 0.70, "PCA": 0.75,
-    "StandardScaler": 2.59, "NearestNeighbors": 1.23, "KNeighborsClassifier": 1.23,
-    "KNeighborsRegressor": 1.23,
+    "LinearRegression": 11.5, "Ridge": 1.68, "LogisticRegression": 3.35, "KMeans": 0.67, "PCA": 0.75,
+    "StandardScaler": 2.36, "NearestNeighbors": 1.14, "KNeighborsClassifier": 1.14,
+    "KNeighborsRegressor": 1.14,
 }
 #: Kernel launches per chunk of a pass (a handful of tensor ops), for the fixed cost per call.
 OPS_PER_CHUNK = 12
