@@ -236,3 +236,16 @@ def test_shards_take_rows_in_any_order(files, data):
     c = NpyShardsSource(files / "shards", target=-1).take(ids)
     np.testing.assert_array_equal(c.X, X[ids])
     np.testing.assert_array_equal(c.y.astype(np.int64), y[ids])
+
+
+def test_resident_on_the_cpu_shares_memory_but_copies_a_file(tmp_path, data):
+    from gpuml.data import resident
+
+    X, y = data
+    held = resident(ArraySource(X, y), torch.device("cpu"), 1 << 30)  # in memory already: one view
+    assert held.X.data_ptr() == X.ctypes.data and torch.equal(held.X, torch.from_numpy(X))
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    held = resident(ArraySource(mm, validate=True), torch.device("cpu"), 1 << 30)
+    assert held.X.data_ptr() != mm.ctypes.data  # the file's rows are read into memory once
+    np.testing.assert_array_equal(held.X.numpy(), X)

@@ -9,32 +9,29 @@ import torch
 
 from ._loader import to_device
 from ._pass import _host_chunks
-from ._sources import ArraySource, Chunk, Source
-
-
-def _cat(parts: list) -> object:
-    if not parts or parts[0] is None:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    return torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+from ._sources import ArraySource, Chunk, Source, _concat
 
 
 def resident(source: Source, device: torch.device, budget: int) -> Source:
     """``source`` read once into device memory when it fits ``budget``, else itself.
 
     Multi-pass algorithms (KMeans, L-BFGS, power iterations) then pay the read
-    and the host-to-device copy once.
+    and the host-to-device copy once. In-memory data on the CPU is already there:
+    its rows are taken as one view, not copied.
     """
     if getattr(source, "on_device", None) == device:
         return source
     extra = (source.n_targets + 1) * 8
     if source.n_rows * (source.n_features * source.itemsize + extra) > budget:
         return source
-    rows = max(1, min(source.n_rows, 1 << 20))
+    cpu = device.type == "cpu"
+    rows = source.n_rows if cpu and not source.io_bound else max(1, min(source.n_rows, 1 << 20))
     parts = [to_device(c, device, None, None) for c in _host_chunks(source, rows, device)]
-    X = _cat([p.X for p in parts])
-    out = ArraySource(X, _cat([p.y for p in parts]), _cat([p.w for p in parts]))
+    # one part is a copy already on an accelerator and a view of memory on the CPU; a file's
+    # rows on the CPU (memory-map views) are copied so that they stay in memory
+    copy = len(parts) > 1 or (cpu and source.io_bound)
+    join = lambda xs: _concat(xs) if copy and xs[0] is not None else xs[0]  # noqa: E731
+    out = ArraySource(join([p.X for p in parts]), join([p.y for p in parts]), join([p.w for p in parts]))
     out.feature_names = source.feature_names
     return out
 
@@ -52,7 +49,7 @@ def take_rows(source: Source, ids: np.ndarray, device: torch.device) -> Chunk:
             local = ids[lo:hi] - c.start
             picked.append(Chunk(c.X[local], None if c.y is None else c.y[local],
                                 None if c.w is None else c.w[local], -1))
-    c = Chunk(_cat([p.X for p in picked]), _cat([p.y for p in picked]), _cat([p.w for p in picked]), -1)
+    c = Chunk(*(_concat([getattr(p, a) for p in picked]) for a in ("X", "y", "w")), -1)
     return to_device(c, device, None, None)
 
 

@@ -97,7 +97,8 @@ class Source:
 
 
 def _concat(parts: list) -> Any:
-    if parts[0] is None:
+    """The parts joined (always a copy), or None when there are none."""
+    if not parts or parts[0] is None:
         return None
     if isinstance(parts[0], Tensor):
         return torch.cat(parts)
