@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -33,18 +33,23 @@ class Prefetcher:
         Chunks read ahead (bounds the extra host memory, pinned or not).
     pin : bool, default=False
         Copy each chunk into pinned (page-locked) memory for asynchronous copies.
+    check : callable, default=None
+        Validates each chunk in the thread; what it raises reaches the consumer.
     """
 
-    def __init__(self, chunks: Iterator[Chunk], depth: int = 2, pin: bool = False):
+    def __init__(self, chunks: Iterator[Chunk], depth: int = 2, pin: bool = False,
+                 check: Callable[[Chunk], None] | None = None):
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._pin = pin
+        self._pin, self._check = pin, check
         self._thread = threading.Thread(target=self._run, args=(chunks,), daemon=True)
         self._thread.start()
 
     def _prepare(self, c: Chunk) -> Chunk:
         if isinstance(c.X, np.memmap):  # read the pages here, in the background
             c = c._replace(X=np.array(c.X), y=np.array(c.y) if isinstance(c.y, np.memmap) else c.y)
+        if self._check is not None:  # on the host arrays, before pinning, off the compute thread
+            self._check(c)
         if not self._pin:
             return c
         pin = lambda a: a if a is None or isinstance(a, Tensor) else _tensor(a).pin_memory()  # noqa: E731

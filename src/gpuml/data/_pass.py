@@ -73,13 +73,15 @@ def _prefetches(source: Source, device: torch.device) -> bool:
 
 
 def _host_chunks(source: Source, rows: int, device: torch.device) -> Iterator[Chunk]:
-    """The source's chunks, read ahead in a thread when that helps, validated when needed."""
-    chunks = source.chunks(rows)
+    """The source's chunks, validated when needed; read ahead (and validated) in a thread
+    when that helps."""
+    check = (lambda c: check_chunk(c, source.n_features)) if source.validate else None
     if _prefetches(source, device):
-        chunks = iter(Prefetcher(chunks, depth=PREFETCH_DEPTH, pin=device.type == "cuda"))
-    for c in chunks:
-        if source.validate:
-            check_chunk(c, source.n_features)
+        yield from Prefetcher(source.chunks(rows), depth=PREFETCH_DEPTH, pin=device.type == "cuda", check=check)
+        return
+    for c in source.chunks(rows):
+        if check is not None:
+            check(c)
         yield c
 
 
