@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .._files import write_atomically
 from ._measure import copy_bandwidth, h2d_bandwidth, matmul_rate, op_time
 
 #: scikit-learn's CPU time over gpuml's CPU time, per estimator (benchmarks/results, cpu preset,
@@ -177,11 +178,13 @@ def rates(accelerator: torch.device | None) -> Rates:
         r = calibrate(accelerator)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w") as fh:
-                json.dump(asdict(r), fh)
-            os.replace(tmp, path)
+            write_atomically(path, lambda tmp: _dump(asdict(r), tmp))
         except OSError:
             pass  # a read-only home: calibrate again next process
     _memo[key] = r
     return r
+
+
+def _dump(obj: dict, path: str) -> None:
+    with open(path, "w") as fh:
+        json.dump(obj, fh)
