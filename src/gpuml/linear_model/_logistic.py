@@ -17,7 +17,7 @@ from torch import Tensor
 from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import Source, WithTargets, read_targets, run_pass
 from ..device import accumulator_dtype
-from ..ops import LabelTotals, LogisticLoss, minimize_lbfgs
+from ..ops import LabelTotals, LogisticLoss, minimize_lbfgs, row_weights
 
 
 class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
@@ -177,7 +177,11 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         else:
             src = self._source(X, device, y=codes, w=w, resident=True)
         cw = self._class_weights(codes, classes, device, acc)
-        sw_sum = float(run_pass(src, LabelTotals(len(classes), acc, cw), device).sum())
+        if isinstance(X, Source):  # its weights come with its rows: one pass
+            sw_sum = float(run_pass(src, LabelTotals(len(classes), acc, cw), device).sum())
+        else:  # labels and weights are in memory: no pass over X
+            rw = row_weights(codes.to(device), None if w is None else torch.as_tensor(w, device=device), cw, acc)
+            sw_sum = float(len(codes)) if rw is None else float(rw.sum())
         l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
         p = d + int(self.fit_intercept)
 

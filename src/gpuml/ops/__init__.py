@@ -8,7 +8,7 @@ from .kmeans import LloydState, LloydStep, nearest_center
 from .knn import KNearest, TopK, merge_topk, query_rows
 from .lbfgs import minimize_lbfgs
 from .linalg import flip_signs, solve_normal_equations, top_eigh
-from .logistic import LabelTotals, LogisticLoss, LossGrad
+from .logistic import LabelTotals, LogisticLoss, LossGrad, row_weights
 
 __all__ = [
     "METRICS",
@@ -16,7 +16,6 @@ __all__ = [
     "Gram",
     "GramState",
     "KNearest",
-    "query_rows",
     "LabelTotals",
     "LloydState",
     "LloydStep",
@@ -31,7 +30,9 @@ __all__ = [
     "nearest_center",
     "pairwise_scores",
     "prepare",
+    "query_rows",
     "row_norms_sq",
+    "row_weights",
     "solve_normal_equations",
     "top_eigh",
 ]
