@@ -18,7 +18,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import Tensor
 
 from ._config import get_config
-from .data import ArraySource, Source, as_source, run_map
+from .data import ArraySource, Source, all_finite, as_source, run_map
 from .data import resident as _resident
 from .device import resident_budget, resolve_device, supports_float64
 
@@ -52,8 +52,7 @@ def _check_tensor(est: Any, X: Tensor, *, reset: bool, ensure_min_samples: int =
         )
     if X.dtype not in _TORCH_FLOATS:
         X = X.to(torch.float64 if supports_float64(X.device) else torch.float32)
-    # a finite sum means every value is finite (one reduction, no n x d mask); else look closer
-    if not (bool(torch.isfinite(X.sum())) or bool(torch.isfinite(X).all())):
+    if not all_finite(X):
         what = "NaN" if bool(torch.isnan(X).any()) else "infinity or a value too large"
         raise ValueError(f"Input X contains {what}.")
     if reset:

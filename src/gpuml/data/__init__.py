@@ -11,6 +11,7 @@ from ._sources import (
     NpySource,
     ParquetSource,
     Source,
+    all_finite,
     as_source,
     open_source,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "ParquetSource",
     "Source",
     "WithTargets",
+    "all_finite",
     "as_source",
     "open_source",
     "plan_rows",

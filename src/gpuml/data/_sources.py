@@ -134,6 +134,14 @@ def _rechunk(blocks: Iterable[Chunk], rows: int) -> Iterator[Chunk]:
                     _concat([p.w for p in pending]), start)
 
 
+def all_finite(a: Array) -> bool:
+    """Whether every value of ``a`` (NumPy or tensor) is finite. A finite sum says so in one
+    reduction, with no mask of a's size; only when the sum is not finite, look closer."""
+    if isinstance(a, Tensor):
+        return bool(torch.isfinite(a.sum())) or bool(torch.isfinite(a).all())
+    return bool(np.isfinite(a.sum())) or bool(np.isfinite(a).all())
+
+
 def check_chunk(chunk: Chunk, n_features: int) -> None:
     """Raise ValueError for a chunk with the wrong width or non-finite values."""
     X = chunk.X
@@ -141,11 +149,7 @@ def check_chunk(chunk: Chunk, n_features: int) -> None:
         raise ValueError(
             f"rows from {chunk.start} have {X.shape[-1] if X.ndim else 0} features, expected {n_features}"
         )
-    if isinstance(X, Tensor):
-        finite = bool(torch.isfinite(X).all())
-    else:  # a sum is finite when every value is (and cheap); only if it is not, look closer
-        finite = bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
-    if not finite:
+    if not all_finite(X):
         raise ValueError(f"Input X contains NaN or infinity (in rows {chunk.start}..{chunk.start + len(X) - 1}).")
     y = chunk.y
     if y is not None and (y.dtype.kind == "f" if isinstance(y, np.ndarray) else y.is_floating_point()):
@@ -529,10 +533,9 @@ class IterableSource(Source):
     def __init__(self, chunks: Iterable | Callable[[], Iterator], *, n_features: int | None = None):
         self._factory = chunks if callable(chunks) else None
         self._iterable = None if callable(chunks) else chunks
-        self._one_shot = self._iterable is not None and iter(self._iterable) is self._iterable
-        self.one_shot = self._one_shot
+        self.one_shot = self._iterable is not None and iter(self._iterable) is self._iterable
         self._head: list = []
-        if self._one_shot:  # keep the first item we peek at, to serve it later
+        if self.one_shot:  # keep the first item we peek at, to serve it later
             self._head = [x for x in [next(self._iterable, None)] if x is not None]
             first = next(self._parse(iter(self._head)), None)
         else:
@@ -551,7 +554,7 @@ class IterableSource(Source):
     def _raw(self) -> Iterator[Chunk]:
         if self._factory is not None:
             return self._parse(iter(self._factory()))
-        if not self._one_shot:
+        if not self.one_shot:
             return self._parse(iter(self._iterable))
         if self._used:
             raise ValueError(

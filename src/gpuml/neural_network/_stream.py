@@ -27,7 +27,7 @@ import torch
 from sklearn.base import is_classifier
 from torch import Tensor
 
-from ..data import Chunk, Source, plan_rows, resident, run_pass
+from ..data import Chunk, Source, all_finite, plan_rows, resident, run_pass
 from ..device import resident_budget, supports_float64
 from ._train import SAFETY_MARGIN, TrainData, Trainer
 
@@ -80,7 +80,7 @@ def from_source(est: Any, source: Source, device: torch.device, incremental: boo
             X = held.X
             if not X.is_floating_point():
                 X = X.to(torch.float64 if supports_float64(X.device) else torch.float32)
-            if not (bool(torch.isfinite(X.sum())) or bool(torch.isfinite(X).all())):
+            if not all_finite(X):
                 raise ValueError("Input X contains NaN or infinity.")
             return X, held.y, held.w
     return StreamData(est, source, device, incremental), None, None
