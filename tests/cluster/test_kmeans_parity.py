@@ -84,11 +84,12 @@ def test_kmeans_plusplus_same_seed_weighted(name, random_state, device, dtype):
 
 @pytest.mark.parametrize("name", list(DATA))
 def test_random_init_n_init(name, device, dtype):
-    # best of 5 random initializations: inertia within 5% of scikit-learn's best of 5
+    # best of 5 random initializations, drawn from the same RandomState as scikit-learn's: the
+    # same best inertia (measured: 1.1e-7 in float32, 2e-14 in float64)
     X, k, _ = _data(name, dtype)
     ours = KMeans(k, init="random", n_init=5, random_state=0, device=device).fit(X)
     ref = sk.KMeans(k, init="random", n_init=5, random_state=0).fit(X.astype(np.float64))
-    np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=0.05)
+    np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=tol(dtype, 1e-4, 1e-6))
     # and the fitted labels are the nearest centers of the fitted centers
     np.testing.assert_array_equal(ours.labels_, ours.predict(X))
 
@@ -130,3 +131,15 @@ def test_fit_predict_and_fit_transform(device, dtype):
     rtol = tol(dtype, 1e-4, 1e-9)
     ft, ft_ref = ours.fit_transform(X), ref.fit_transform(X.astype(np.float64))
     np.testing.assert_allclose(ft, ft_ref, rtol=rtol, atol=rtol * ft_ref.max())
+
+
+def test_cost_model_counts_the_inits_the_fit_runs():
+    # device="auto" weighs n_init runs: the count fit uses, without its warning
+    import warnings
+
+    centers = np.zeros((3, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for est, runs in [(KMeans(3, init="random"), 10), (KMeans(3, init=lambda X, k, rs: centers), 10),
+                          (KMeans(3, init=centers, n_init=5), 1), (KMeans(3, n_init=4), 4)]:
+            assert est._work(100, 2)[1] == runs * (min(est.max_iter, 20) + 3.0) and est._n_init(warn=False) == runs

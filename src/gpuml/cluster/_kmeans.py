@@ -107,14 +107,12 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     _delegates_to_sklearn = True
 
     def _work(self, n: int, d: int) -> tuple[float, float]:
-        n_init = 1 if (self.n_init == "auto" and (self.init == "k-means++" or not isinstance(self.init, str))) \
-            else (10 if self.n_init == "auto" else self.n_init)
-        return 2.0 * n * d * self.n_clusters, n_init * (min(self.max_iter, 20) + 3.0)
+        return 2.0 * n * d * self.n_clusters, self._n_init(warn=False) * (min(self.max_iter, 20) + 3.0)
 
-    def _n_init(self) -> int:
+    def _n_init(self, warn: bool = True) -> int:
         explicit = not isinstance(self.init, str) and not callable(self.init)
         if explicit:
-            if self.n_init not in ("auto", 1):
+            if warn and self.n_init not in ("auto", 1):
                 warnings.warn(
                     "Explicit initial center position passed: performing only one init in "
                     f"{type(self).__name__} instead of n_init={self.n_init}.",

@@ -75,7 +75,7 @@ class WithTargets(Source):
         self.n_features, self.dtype = source.n_features, source.dtype
         self.y_ndim = y.ndim
         self._n_targets = 1 if y.ndim == 1 else int(y.shape[1])
-        self._n_rows = source.n_rows
+        self._n_rows = source._n_rows if source._n_rows is not None else len(y)  # no count of a CSV's rows
         self.random_access, self.io_bound, self.validate = source.random_access, source.io_bound, source.validate
         self.feature_names = source.feature_names
 
