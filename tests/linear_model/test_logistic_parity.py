@@ -139,3 +139,22 @@ def test_no_intercept(name, device, dtype):
     X = X.astype(dtype)
     ours, ref = _fit_pair(X, y, dtype, device, fit_intercept=False)
     _check_all(ours, ref, X, dtype)
+
+
+def test_cost_model_sees_this_fits_classes_when_deciding(monkeypatch):
+    # device="auto" decides before validating plain arrays: its FLOP count uses this y's classes
+    from gpuml.linear_model import LogisticRegression as GL
+
+    seen = []
+    real = GL._decide
+
+    def spy(self, X):
+        seen.append(self._work(100, 2)[0])
+        return real(self, X)
+
+    monkeypatch.setattr(GL, "_decide", spy)
+    X = np.random.default_rng(0).standard_normal((200, 2))
+    est = GL(max_iter=50)
+    est.fit(X, np.arange(200) % 5)
+    est.fit(X, np.arange(200) % 2)
+    assert seen[0] == 4.0 * 100 * 2 * 5 and seen[-1] == 4.0 * 100 * 2 * 1

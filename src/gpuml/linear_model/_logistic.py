@@ -147,6 +147,12 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         self : LogisticRegression
         """
         C = self._inverse_strength()
+        self.__dict__.pop("_n_classes_seen", None)  # the cost model's K: never the previous fit's
+        if type(X) is np.ndarray and y is not None:  # an early decision (before validation) needs it
+            try:
+                self._n_classes_seen = len(np.unique(np.asarray(y)))
+            except (TypeError, ValueError):
+                pass  # labels validation will reject; the model assumes two classes meanwhile
         if self._delegated_early(X, y, sample_weight=sample_weight):
             return self
         X, y = self._validate(X, y, reset=True)
