@@ -63,13 +63,7 @@ class LinearModelMixin(GpumlEstimator):
         return st.count, G
 
     def _decision_function(self, X: Any) -> Any:
-        X = self._check_predict(X)
-        device = self._device()
-        dtype = self._dtype(X, device)
-        coef = self._param("coef_", device, dtype)  # (d,) or (t, d)
-        intercept = self._param("intercept_", device, dtype)
-        coef_t = coef.T if coef.ndim == 2 else coef  # (d, t) or (d,)
-        return self._map_rows(X, lambda c: c @ coef_t + intercept, (X.shape[1] + coef.numel()) * 8)
+        return linear_scores(self, X)
 
     @delegable
     def predict(self, X):
@@ -84,3 +78,21 @@ class LinearModelMixin(GpumlEstimator):
         y_pred : ndarray or Tensor of shape (n_samples,) or (n_samples, n_targets)
         """
         return self._decision_function(X)
+
+
+def linear_scores(est: GpumlEstimator, X: Any, one_column_as_vector: bool = False) -> Any:
+    """``X @ coef_ᵀ + intercept_`` over X's row chunks, in X's type.
+
+    coef_ (d,) gives (n,); coef_ (t, d) gives (n, t), or (n,) when t == 1 and
+    ``one_column_as_vector`` (a binary classifier's logits).
+    """
+    X = est._check_predict(X)
+    device = est._device()
+    dtype = est._dtype(X, device)
+    coef = est._param("coef_", device, dtype)  # (d,) or (t, d)
+    intercept = est._param("intercept_", device, dtype)
+    coef_t = coef.T if coef.ndim == 2 else coef  # (d, t) or (d,)
+    if one_column_as_vector and coef.ndim == 2 and coef.shape[0] == 1:
+        coef_t, intercept = coef_t[:, 0], intercept.reshape(-1)[0]
+    t = coef.shape[0] if coef.ndim == 2 else 1
+    return est._map_rows(X, lambda c: c @ coef_t + intercept, (X.shape[1] + 2 * t) * 8)  # a row, its t scores

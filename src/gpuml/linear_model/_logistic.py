@@ -18,6 +18,7 @@ from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import Source, WithTargets, read_targets, run_pass
 from ..device import accumulator_dtype
 from ..ops import LabelTotals, LogisticLoss, minimize_lbfgs, row_weights
+from ._base import linear_scores
 
 
 class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
@@ -252,17 +253,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         -------
         scores : ndarray or Tensor of shape (n_samples,) for two classes, else (n_samples, n_classes)
         """
-        X = self._check_predict(X)
-        device = self._device()
-        dtype = self._dtype(X, device)
-        W, b = self._param("coef_", device, dtype), self._param("intercept_", device, dtype)
-        binary = W.shape[0] == 1
-
-        def logits(c):
-            z = c @ W.T + b  # (r, K)
-            return z[:, 0] if binary else z
-
-        return self._map_rows(X, logits, (X.shape[1] + 2 * W.shape[0]) * 8)
+        return linear_scores(self, X, one_column_as_vector=True)
 
     @delegable
     def predict_proba(self, X):
