@@ -226,6 +226,9 @@ class GpumlEstimator:
         """
         from .device import _auto, accelerator
 
+        early = self.__dict__.pop("_early_device", None)
+        if early is not None:  # decided before validation (_delegated_early): recorded and logged then
+            return early
         self.__dict__.pop("_sklearn_fitted", None)
         spec = self._device_spec()
         if not _is_auto(spec):
@@ -251,12 +254,14 @@ class GpumlEstimator:
     def _delegated_early(self, X: Any, y: Any = None, **fit_params: Any) -> bool:
         """For "auto" on a plain 2-D NumPy array, decide before validating; when the choice is
         scikit-learn, fit it on the raw data (it validates once) and return True."""
+        self.__dict__.pop("_early_device", None)
         spec = self._device_spec()
         if not (self._delegates_to_sklearn and _is_auto(spec)
                 and type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind in "fiu" and X.size > 0):
             return False
-        self._decide(X)
+        device = self._decide(X)
         if self.engine_ != "sklearn":
+            self._early_device = device  # the fit's own _decide call takes it, not deciding twice
             return False
         self._fit_sklearn(X, y, **fit_params)
         return True

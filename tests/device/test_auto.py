@@ -104,8 +104,12 @@ def test_estimators_record_what_they_ran_on_and_why(monkeypatch, caplog):
     np.testing.assert_allclose(np.abs(auto.transform(X)), np.abs(explicit.transform(X)), rtol=1e-8, atol=1e-8)
     auto.transform(torch.from_numpy(X))  # a tensor stays with gpuml's kernels
     assert calls == [1]
-    # where gpuml's CPU kernels are faster, "auto" keeps them
-    assert Ridge().fit(X, X[:, 0]).engine_ == "gpuml"
+    # where gpuml's CPU kernels are faster, "auto" keeps them, deciding (and logging) once per fit
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="gpuml"):
+        ridge = Ridge().fit(X, X[:, 0])
+    assert ridge.engine_ == "gpuml" and "_early_device" not in vars(ridge)
+    assert [r.getMessage() for r in caplog.records] == [f"Ridge: {ridge.engine_reason_}"]
 
 
 def test_tensor_input_is_never_handed_to_sklearn(monkeypatch):
