@@ -87,9 +87,7 @@ class SGD(_Optimizer):
 
     def trigger_stopping(self, msg: str, verbose: bool) -> bool:
         if self.lr_schedule != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
+            return super().trigger_stopping(msg, verbose)
         if self.learning_rate <= 1e-6:
             if verbose:
                 print(msg + " Learning rate too small. Stopping.")

@@ -28,7 +28,7 @@ from sklearn.base import is_classifier
 from torch import Tensor
 
 from ..data import Chunk, Source, all_finite, plan_rows, resident, run_pass
-from ..device import resident_budget, supports_float64
+from ..device import memory_budget, resident_budget, supports_float64
 from ._train import SAFETY_MARGIN, TrainData, Trainer
 
 #: The number of rows of a source whose length is not known before it is read.
@@ -40,47 +40,32 @@ def host(a: Any) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
 
 
-def is_one_shot(source: Source) -> bool:
-    """An iterator that serves a single pass (``IterableSource`` of a generator)."""
-    return source.one_shot
-
-
 def _unique(y: np.ndarray) -> np.ndarray:
     return np.unique(y, axis=0) if y.ndim == 2 else np.unique(y)
 
 
-class _Labels:
-    """``run_pass`` reduction: the distinct targets (labels, or rows of a label-indicator matrix)."""
-
-    def init(self, n_features: int, device: torch.device) -> np.ndarray | None:
-        return None
-
-    def update(self, seen: np.ndarray | None, X: Tensor, y: Any, w: Any) -> np.ndarray:
-        u = _unique(host(y))
-        return u if seen is None else _unique(np.concatenate([seen, u]))
-
-    def merge(self, a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-        return a if b is None else b if a is None else _unique(np.concatenate([a, b]))
-
-    def bytes_per_row(self, n_features: int, itemsize: int) -> int:
-        return n_features * itemsize + 16
-
-
 def unique_targets(source: Source, device: torch.device) -> np.ndarray:
-    """The distinct targets of ``source``, from one pass over it."""
-    return run_pass(source, _Labels(), device)
+    """The distinct targets of ``source`` (labels, or rows of a label-indicator matrix), from
+    one read of it on the host in chunks sized as a pass's: nothing goes to the device, and only
+    the distinct ones are kept."""
+    rows = plan_rows(memory_budget(device) // 2, source.n_features * source.itemsize + 16, source._n_rows or UNKNOWN)
+    seen = None
+    for c in source.chunks(rows):
+        u = _unique(host(c.y))
+        seen = u if seen is None else _unique(np.concatenate([seen, u]))
+    return seen
 
 
 def from_source(est: Any, source: Source, device: torch.device, incremental: bool) -> tuple[Any, Any, Any]:
     """``(X, y, w)`` in memory when ``source`` fits half the resident budget, else
     ``(StreamData, None, None)``. The caller has validated ``source`` (a target, its width)."""
-    if not is_one_shot(source):  # counting a one-shot iterator's rows would use it up
+    if not source.one_shot:  # counting a one-shot iterator's rows would use it up
         held = resident(source, device, resident_budget(device) // 2)
         if held is not source or getattr(source, "on_device", None) == device:
             X = held.X
             if not X.is_floating_point():
                 X = X.to(torch.float64 if supports_float64(X.device) else torch.float32)
-            if not all_finite(X):
+            if not source.validate and not all_finite(X):  # a validating source's chunks were checked as read
                 raise ValueError("Input X contains NaN or infinity.")
             return X, held.y, held.w
     return StreamData(est, source, device, incremental), None, None
@@ -133,7 +118,7 @@ class StreamData:
                 f"the device's memory budget ({name} streams it). Hold out validation data yourself "
                 "(score it between partial_fit calls), or set early_stopping=False."
             )
-        one_shot = is_one_shot(source)
+        one_shot = source.one_shot
         if one_shot and (est.solver == "lbfgs" or (est.max_iter > 1 and not incremental)):
             raise ValueError(
                 f"{name} with solver={est.solver!r} and max_iter={est.max_iter} reads the data several times, "

@@ -324,7 +324,9 @@ class Validation:
 
     def __init__(self, data: TrainData, kind: str, dtype: torch.dtype, acc: torch.dtype, budget: int):
         self.data, self.kind, self.dtype, self.acc = data, kind, dtype, acc
-        self.rows = max(1, budget // max(1, 32 * data.X.shape[1] + 64 * data.Y.shape[1]))
+        self.rows = plan_rows(budget, 32 * data.X.shape[1] + 64 * data.Y.shape[1], data.n)
+        # the rows' total weight, for accuracy, and R²'s total sum of squares: fixed, so computed once
+        self.total = float(data.n) if data.w is None else data.weight_sum(slice(0, data.n), acc)
         if kind == "r2":
             Y = data._take(data.Y, slice(0, data.n), acc)
             w = None if data.w is None else data._take(data.w, slice(0, data.n), acc)
@@ -358,5 +360,4 @@ class Validation:
                              torch.where(nz_num, 0.0, 1.0))
             out = torch.where(finite, r2.mean(), float("nan"))
             return float(out)
-        total = float(self.data.n) if self.data.w is None else self.data.weight_sum(slice(0, self.data.n), self.acc)
-        return float(hits / total)
+        return float(hits / self.total)
