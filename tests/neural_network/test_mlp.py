@@ -120,7 +120,8 @@ def test_accuracy_parity(name, device, dtype):
     Xtr, Xte, ytr, yte = _split(name)
     est = MLPClassifier((64,), max_iter=50, random_state=0, device=device)
     score = est.fit(Xtr.astype(dtype), ytr).score(Xte.astype(dtype), yte)
-    assert abs(score - _sklearn_score(name, "clf", 50)) <= 0.02
+    # on the CPU at most one test row apart (float32 rounding); bf16 autocast elsewhere: 2%
+    assert abs(score - _sklearn_score(name, "clf", 50)) <= (1.01 / len(yte) if device == "cpu" else 0.02)
     assert est.coefs_[0].dtype == dtype and est.predict_proba(Xte.astype(dtype)).dtype == dtype
 
 
@@ -129,7 +130,7 @@ def test_r2_parity(device, dtype):
     Xtr, Xte, ytr, yte = _split("diabetes")
     est = MLPRegressor(hidden_layer_sizes=(64,), max_iter=50, random_state=0, device=device)
     r2 = est.fit(Xtr.astype(dtype), ytr).score(Xte.astype(dtype), yte)
-    assert abs(r2 - _sklearn_score("diabetes", "reg", 50)) <= 0.05
+    assert abs(r2 - _sklearn_score("diabetes", "reg", 50)) <= (1e-3 if device == "cpu" else 0.05)
     assert est.predict(Xte.astype(dtype)).dtype == dtype
 
 
@@ -363,7 +364,11 @@ def test_bfloat16_training_path(monkeypatch):
     params = dict(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=5, random_state=0, device="cpu")
     ref = MLPClassifier(**params).fit(Xtr, ytr).score(Xte, yte)
     monkeypatch.setattr(_base, "lowp_dtype", lambda device: torch.bfloat16)
+    seen = set()
+    real = _train.grad_chunk
+    monkeypatch.setattr(_train, "grad_chunk", lambda net, X, *a: seen.add(X.dtype) or real(net, X, *a))
     est = MLPClassifier(**params).fit(Xtr, ytr)
+    assert seen == {torch.bfloat16}  # the rows really went through the bfloat16 path
     assert abs(est.score(Xte, yte) - ref) <= 0.03
     assert est.coefs_[0].dtype == np.float64
 
