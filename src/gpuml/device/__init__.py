@@ -2,11 +2,15 @@
 
 from ._memory import (
     DeviceMemoryError,
+    address_space_available,
+    attempt,
+    cgroup_available,
     free_bytes,
     is_out_of_memory,
     memory_budget,
     release_cached,
     resident_budget,
+    retry_smaller,
 )
 from ._resolve import (
     accelerator,
@@ -21,6 +25,9 @@ __all__ = [
     "DeviceMemoryError",
     "accelerator",
     "accumulator_dtype",
+    "address_space_available",
+    "attempt",
+    "cgroup_available",
     "compute_context",
     "explain_device",
     "free_bytes",
@@ -29,5 +36,6 @@ __all__ = [
     "release_cached",
     "resident_budget",
     "resolve_device",
+    "retry_smaller",
     "supports_float64",
 ]
