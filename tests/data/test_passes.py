@@ -148,19 +148,3 @@ def test_real_cuda_out_of_memory_recovers():
     with gpuml.config_context(memory_limit=free * 4):
         got = run_pass(ArraySource(X), Hungry(torch.float64), torch.device("cuda"))
     torch.testing.assert_close(got.cxx, ref.cxx)
-
-
-@pytest.mark.parametrize("allow", [True, False])
-def test_allow_tf32_setting_holds_inside_every_pass(allow):
-    seen = []
-
-    class Spy(Gram):
-        def update(self, state, X, y, w):
-            seen.append(torch.backends.cuda.matmul.allow_tf32)
-            return super().update(state, X, y, w)
-
-    before = torch.backends.cuda.matmul.allow_tf32
-    with gpuml.config_context(allow_tf32=allow):
-        run_pass(ArraySource(np.ones((10, 3))), Spy(torch.float64), torch.device("cpu"))
-    assert seen == [allow]
-    assert torch.backends.cuda.matmul.allow_tf32 == before  # restored after the pass
