@@ -1,6 +1,8 @@
 """Where work runs: device resolution, float64 support, memory budget."""
 
 from ._memory import (
+    CPU_CHUNK_CAP,
+    CPU_RESIDENT_CAP,
     DeviceMemoryError,
     address_space_available,
     attempt,
@@ -22,6 +24,8 @@ from ._resolve import (
 )
 
 __all__ = [
+    "CPU_CHUNK_CAP",
+    "CPU_RESIDENT_CAP",
     "DeviceMemoryError",
     "accelerator",
     "accumulator_dtype",
