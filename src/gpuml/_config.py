@@ -107,7 +107,10 @@ def set_config(
         Let matrix products on NVIDIA GPUs use TF32 (faster, ~1e-3 relative error).
     memory_limit : int or str or None
         Working-memory budget of one pass in bytes, or a string like ``"512MB"``;
-        ``None`` means a safe fraction of the device's free memory.
+        ``None`` means a safe fraction of the device's free memory (on the CPU, the
+        tightest of the host's available memory, the cgroup limit and ``RLIMIT_AS``).
+        Anything else than a positive, finite byte count is a ValueError, and so is a
+        limit below what one row of a pass needs (raised by that pass).
         Left unchanged when not given.
     cache_dir : str, default=None
         Where ``device="auto"`` caches the machine's measured rates (default:
