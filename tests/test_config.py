@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,10 +52,30 @@ def test_parse_bytes(value, expected):
     assert parse_bytes(value) == expected
 
 
-@pytest.mark.parametrize("bad", ["lots", "-5MB", 0, -1, True, "12XB"])
+@pytest.mark.parametrize("bad", ["lots", "abc", "-5MB", -5, 0, -1, 0.5, True, np.bool_(True), "12XB", "inf",
+                                 float("inf"), float("-inf"), float("nan"), np.float64("nan"), [512], b"512MB"])
 def test_bad_memory_limit(bad):
-    with pytest.raises(ValueError, match="memory_limit"):
+    with pytest.raises(ValueError, match="memory_limit must be a positive byte count") as info:
         gpuml.set_config(memory_limit=bad)
+    assert repr(bad) in str(info.value)  # the message names the value
+    with pytest.raises(ValueError, match="memory_limit"):
+        with gpuml.config_context(memory_limit=bad):
+            pass
+    assert gpuml.get_config()["memory_limit"] is None
+
+
+def test_memory_limit_below_one_row_of_a_pass_says_what_one_row_needs():
+    from gpuml.data import ArraySource, run_pass
+    from gpuml.ops import Gram
+
+    X = np.ones((10, 50))
+    with gpuml.config_context(memory_limit=200):
+        with pytest.raises(ValueError, match=r"memory_limit=200 bytes is below what one row of this pass needs: "
+                                             r"about [0-9,]+ bytes"):
+            run_pass(ArraySource(X), Gram(torch.float64), torch.device("cpu"))
+    one_row = Gram(torch.float64).bytes_per_row(50, 8)
+    with gpuml.config_context(memory_limit=2 * one_row):  # exactly one row fits: fine
+        run_pass(ArraySource(X), Gram(torch.float64), torch.device("cpu"))
 
 
 def test_bad_settings():

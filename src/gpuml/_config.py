@@ -7,11 +7,15 @@ safe across threads and asyncio tasks, as in scikit-learn's ``config_context``.
 from __future__ import annotations
 
 import contextvars
+import math
+import numbers
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import numpy as np
 
 _DEFAULTS: dict[str, Any] = {
     "device": "auto",
@@ -39,19 +43,22 @@ def parse_bytes(value: int | str | None) -> int | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"memory_limit must be a byte count or a string like '512MB', got {value!r}")
-    if isinstance(value, (int, float)):
+    what = f"memory_limit must be a positive byte count or a string like '512MB', got {value!r}"
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(what)
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise ValueError(what)
         n = int(value)
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(value))
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", value)
         if not m or m.group(2).upper() not in _UNITS:
-            raise ValueError(
-                f"memory_limit must be a byte count or a string like '512MB', got {value!r}"
-            )
+            raise ValueError(what)
         n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    else:
+        raise ValueError(what)
     if n <= 0:
-        raise ValueError(f"memory_limit must be positive, got {value!r}")
+        raise ValueError(what)
     return n
 
 
@@ -100,7 +107,10 @@ def set_config(
         Let matrix products on NVIDIA GPUs use TF32 (faster, ~1e-3 relative error).
     memory_limit : int or str or None
         Working-memory budget of one pass in bytes, or a string like ``"512MB"``;
-        ``None`` means a safe fraction of the device's free memory.
+        ``None`` means a safe fraction of the device's free memory (on the CPU, the
+        tightest of the host's available memory, the cgroup limit and ``RLIMIT_AS``).
+        Anything else than a positive, finite byte count is a ValueError, and so is a
+        limit below what one row of a pass needs (raised by that pass).
         Left unchanged when not given.
     cache_dir : str, default=None
         Where ``device="auto"`` caches the machine's measured rates (default:

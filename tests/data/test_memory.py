@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gpuml.cluster import KMeans
+from gpuml.device import CPU_CHUNK_CAP, CPU_RESIDENT_CAP
 from gpuml.linear_model import Ridge
 
 LIMIT = 8 * 2**20  # 8 MiB working memory
@@ -33,9 +34,9 @@ def big_file(tmp_path_factory):
     return path, X, y
 
 
-def _run(path, model):
+def _run(path, model, limit=LIMIT):
     script = os.path.join(os.path.dirname(__file__), "_peak_memory.py")
-    out = subprocess.run([sys.executable, script, str(path), str(LIMIT), model],
+    out = subprocess.run([sys.executable, script, str(path), str(limit), model],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -57,4 +58,28 @@ def test_streamed_fit_stays_within_the_limit_and_is_exact(big_file, model):
     allowed = LIMIT + outputs
     print(f"{model}: peak extra anonymous memory {got['peak_extra'] / 2**20:.1f} MiB "
           f"(limit {LIMIT / 2**20:.0f} MiB, file {os.path.getsize(path) / 2**20:.0f} MiB)")
+    assert got["peak_extra"] <= allowed, (got["peak_extra"], allowed)
+
+
+def test_default_budget_on_the_cpu_streams_a_file_instead_of_copying_it(tmp_path):
+    # with no memory_limit, KMeans read a file below half the host's free memory into RAM
+    # (joined from parts: twice its size at the peak; 2.56 GB of data peaked at 11.9 GB).
+    # On the CPU the resident copy is capped (CPU_RESIDENT_CAP): a larger file streams from
+    # its memory map, and a pass's working memory is within CPU_CHUNK_CAP.
+    n, d = 1_100_000, 15
+    rng = np.random.default_rng(0)
+    path = tmp_path / "xy.npy"
+    xy = np.lib.format.open_memmap(path, "w+", np.float64, (n, d + 1))
+    for s in range(0, n, 100_000):
+        xy[s:s + 100_000] = rng.standard_normal((min(100_000, n - s), d + 1))
+    xy.flush()
+    size = os.path.getsize(path)
+    assert size > CPU_RESIDENT_CAP // 2
+    got = _run(path, "KMeans", "default")
+    X = np.asarray(xy[:, :-1])
+    del xy
+    ref = KMeans(4, init=X[:4], n_init=1, max_iter=3, tol=0, device="cpu").fit(X).cluster_centers_
+    np.testing.assert_allclose(got["result"], ref, rtol=1e-9, atol=1e-9)
+    allowed = CPU_CHUNK_CAP + n * 16  # a pass's working memory, and the labels (as above)
+    print(f"default budget: peak extra {got['peak_extra'] / 2**20:.1f} MiB for a {size / 2**20:.0f} MiB file")
     assert got["peak_extra"] <= allowed, (got["peak_extra"], allowed)

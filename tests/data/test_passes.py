@@ -150,17 +150,36 @@ def test_real_cuda_out_of_memory_recovers():
     torch.testing.assert_close(got.cxx, ref.cxx)
 
 
-@pytest.mark.parametrize("allow", [True, False])
-def test_allow_tf32_setting_holds_inside_every_pass(allow):
-    seen = []
+def test_prefetched_chunks_and_the_one_being_computed_stay_within_the_budget():
+    # a file source read ahead in a thread: the chunk being computed, PREFETCH_DEPTH queued
+    # and the one the reader holds while the queue is full are all alive at once
+    import time
+    import weakref
 
-    class Spy(Gram):
+    from gpuml.data import Chunk, Source
+
+    alive, totals, d, limit = [0], [], 100, 2_000_000
+
+    class Fresh(Source):
+        n_features, dtype, io_bound, validate, _n_rows = d, np.dtype(np.float64), True, False, 20_000
+
+        def chunks(self, rows):
+            for s in range(0, self._n_rows, rows):
+                X = np.ones((min(rows, self._n_rows - s), d))
+                alive[0] += 1
+                weakref.finalize(X, lambda: alive.__setitem__(0, alive[0] - 1))
+                yield Chunk(X, None, None, s)
+
+    class Slow(Gram):
+        def bytes_per_row(self, n_features, itemsize):
+            return 8
+
         def update(self, state, X, y, w):
-            seen.append(torch.backends.cuda.matmul.allow_tf32)
-            return super().update(state, X, y, w)
+            time.sleep(0.02)  # the reader fills the queue meanwhile
+            totals.append(alive[0] * X.nbytes + 8 * len(X))
+            return state
 
-    before = torch.backends.cuda.matmul.allow_tf32
-    with gpuml.config_context(allow_tf32=allow):
-        run_pass(ArraySource(np.ones((10, 3))), Spy(torch.float64), torch.device("cpu"))
-    assert seen == [allow]
-    assert torch.backends.cuda.matmul.allow_tf32 == before  # restored after the pass
+    with gpuml.config_context(memory_limit=limit):
+        run_pass(Fresh(), Slow(torch.float64), torch.device("cpu"))
+    assert len(totals) > 4
+    assert max(totals) <= limit // 2, (max(totals), limit // 2)

@@ -1,7 +1,8 @@
 """How data reaches the device: sources of row chunks and the passes over them."""
 
+from ..device import DeviceMemoryError
 from ._gather import WithTargets, read_targets, resident, take_rows
-from ._pass import DeviceMemoryError, plan_rows, report_progress, run_map, run_pass
+from ._pass import plan_rows, report_progress, run_map, run_pass
 from ._sources import (
     ArraySource,
     Chunk,

@@ -3,8 +3,8 @@
 ``run_pass`` folds a reduction over every chunk; ``run_map`` applies a function
 to every chunk and concatenates the rows it returns. Both size chunks with the
 planner (bytes per row of the kernel against the budget) and, on an
-out-of-memory error, free what the chunk held, halve it and go on, giving up
-only when a single row does not fit.
+out-of-memory error, free what the failed attempt held, halve the chunk and go on
+(``gpuml.device.retry_smaller``), giving up only when a single row does not fit.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..device import DeviceMemoryError, compute_context, is_out_of_memory, memory_budget, release_cached
+from .._config import get_config
+from ..device import compute_context, memory_budget, retry_smaller
 from ._loader import Prefetcher, to_device
 from ._sources import Chunk, Source, check_chunk
 
@@ -61,11 +62,8 @@ def plan_rows(budget: int, bytes_per_row: int, n_rows: int) -> int:
     return max(1, min(n_rows, budget // max(1, bytes_per_row)))
 
 
-def _halves(c: Chunk, rows: int) -> Iterator[Chunk]:
-    n = len(c.X)
-    for s in range(0, n, rows):
-        e = min(s + rows, n)
-        yield Chunk(c.X[s:e], None if c.y is None else c.y[s:e], None if c.w is None else c.w[s:e], c.start + s)
+def _rows_of(c: Chunk, s: int, e: int) -> Chunk:
+    return Chunk(c.X[s:e], None if c.y is None else c.y[s:e], None if c.w is None else c.w[s:e], c.start + s)
 
 
 def _prefetches(source: Source, device: torch.device) -> bool:
@@ -94,36 +92,39 @@ def _drive(source: Source, device: torch.device, dtype: torch.dtype | None, byte
     # half of the budget for the chunk's planned working memory; the rest covers what the
     # algorithm keeps between chunks (states, outputs) and allocator slack
     budget = memory_budget(device) // 2
-    if _prefetches(source, device):  # chunks read ahead, and the one being copied, share the budget
-        bytes_per_row += (PREFETCH_DEPTH + 1) * (source.n_features * source.itemsize + 16)
-    rows = [plan_rows(budget, bytes_per_row, min(source._n_rows or (1 << 62), max_rows or (1 << 62)))]
+    if _prefetches(source, device):
+        # host chunks alive at once: the one being computed, PREFETCH_DEPTH queued and the
+        # one the reader holds while it waits for room in the queue
+        bytes_per_row += (PREFETCH_DEPTH + 2) * (source.n_features * source.itemsize + 16)
+    limit = get_config()["memory_limit"]
+    if limit is not None and budget < bytes_per_row:
+        raise ValueError(
+            f"memory_limit={limit:,} bytes is below what one row of this pass needs: about "
+            f"{bytes_per_row:,} bytes of working memory (in half of the limit, the other half being "
+            f"for what the algorithm keeps), so memory_limit must be at least {2 * bytes_per_row:,} bytes."
+        )
+    rows = plan_rows(budget, bytes_per_row, min(source._n_rows or (1 << 62), max_rows or (1 << 62)))
     stream = torch.cuda.Stream(device) if device.type == "cuda" else None
     progress = _progress.get()
     if progress is not None:
         progress.start_pass(source._n_rows)
-
-    def process(c: Chunk) -> None:
-        for piece in _halves(c, rows[0]):
-            try:
-                step(to_device(piece, device, dtype, stream))
-            except (RuntimeError, MemoryError) as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                release_cached(device)
-                if len(piece.X) == 1:
-                    raise DeviceMemoryError(
-                        f"One row of this pass needs about {bytes_per_row:,} bytes of working memory on "
-                        f"{device}, and even that could not be allocated (budget {budget:,} bytes)."
-                    ) from exc
-                rows[0] = max(1, len(piece.X) // 2)
-                process(piece)
-                continue
-            if progress is not None:
-                progress.advance(len(piece.X))
+    one_row = (f"One row of this pass needs about {bytes_per_row:,} bytes of working memory on {device}, "
+               f"and even that could not be allocated (budget {budget:,} bytes)")
 
     with compute_context(device):  # the allow_tf32 setting holds for every kernel of every pass
-        for c in _host_chunks(source, rows[0], device):
-            process(c)
+        for c in _host_chunks(source, rows, device):
+            s, n = 0, len(c.X)
+            while s < n:  # rows s:s+r on the device; a failed attempt is freed before a smaller one
+                r = min(rows, n - s)
+
+                def run(r: int, c: Chunk = c, s: int = s) -> None:
+                    step(to_device(_rows_of(c, s, s + r), device, dtype, stream))
+
+                _, done = retry_smaller(run, r, device, one_row=one_row)
+                rows = done if done < r else rows  # the smaller size is kept from then on
+                s += done
+                if progress is not None:
+                    progress.advance(done)
 
 
 def _dtype_of(source: Source) -> torch.dtype:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -114,20 +115,68 @@ def accumulator_dtype(device: torch.device) -> torch.dtype:
     return torch.float64 if supports_float64(device) else torch.float32
 
 
+class _TF32:
+    """The cuBLAS matmul precision while gpuml's kernels run, shared by every thread.
+
+    torch's setting is process-wide: torch >= 2.9 has ``torch.backends.cuda.matmul.fp32_precision``
+    ("ieee" or "tf32"; mixing it with the legacy ``allow_tf32`` flag is an error there), older
+    torch only ``allow_tf32``. The first gpuml block to start saves the user's setting and the
+    last to end restores it; in between, TF32 is on only while every running block allows it
+    (a block that does not is never computed in TF32: slower at worst, never less exact).
+    Only matrix products are set: gpuml runs no convolutions (cuDNN's setting is left alone).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = {True: 0, False: 0}  # running blocks, by their allow_tf32 setting
+        self.saved: Any = None
+
+    @staticmethod
+    def _get() -> Any:
+        m = torch.backends.cuda.matmul
+        return m.fp32_precision if hasattr(m, "fp32_precision") else m.allow_tf32
+
+    @staticmethod
+    def _set(value: Any) -> None:
+        m = torch.backends.cuda.matmul
+        if hasattr(m, "fp32_precision"):
+            m.fp32_precision = ("tf32" if value else "ieee") if isinstance(value, bool) else value
+        else:
+            m.allow_tf32 = value
+
+    def enter(self, allow: bool) -> None:
+        with self.lock:
+            if self.users[True] + self.users[False] == 0:
+                self.saved = self._get()
+            self.users[allow] += 1
+            self._set(self.users[False] == 0)
+
+    def exit(self, allow: bool) -> None:
+        with self.lock:
+            self.users[allow] -= 1
+            if self.users[True] + self.users[False] == 0:
+                self._set(self.saved)
+                self.saved = None
+            else:
+                self._set(self.users[False] == 0)
+
+
+_tf32 = _TF32()
+
+
 @contextmanager
 def compute_context(device: torch.device) -> Iterator[None]:
     """Apply the ``allow_tf32`` setting to matrix products while inside the block.
 
-    The flags are process-wide and only change CUDA kernels, so they are set whatever ``device``
-    is (and restored after).
+    torch's flag is process-wide and only changes CUDA kernels; it is set whatever ``device``
+    is, counted across threads and nested blocks, and the user's own setting is back when the
+    last block ends (see ``_TF32``).
     """
     from .._config import get_config
 
-    allow = get_config()["allow_tf32"]
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = allow
-    torch.backends.cudnn.allow_tf32 = allow
+    allow = bool(get_config()["allow_tf32"])
+    _tf32.enter(allow)
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+        _tf32.exit(allow)

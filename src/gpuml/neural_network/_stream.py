@@ -214,16 +214,7 @@ class _Steps:
             ids = slice(pos, pos + take) if order is None else order[pos:pos + take]
             if self.filled:  # a batch's later piece: keep the sums so far (a first piece starts from 0)
                 self.backup.copy_(net.grad)
-            while True:
-                try:
-                    loss = trainer.sums(ids)
-                    break
-                except (RuntimeError, MemoryError) as exc:
-                    if self.filled:
-                        net.grad.copy_(self.backup)
-                    else:
-                        net.grad.zero_()
-                    trainer.recover(exc, take)
+            loss = trainer.retry(trainer.sums, ids, undo=self._undo)
             self.loss = loss if self.loss is None else self.loss.add_(loss)
             self.sw = data.weight_sum(ids, net.master) + self.sw
             pos += take
@@ -231,6 +222,14 @@ class _Steps:
             if self.filled == self.batch:
                 self.flush()
         self.rows += data.n
+
+    def _undo(self) -> None:
+        """Restore the gradient sums from before a failed piece."""
+        net = self.trainer.net
+        if self.filled:
+            net.grad.copy_(self.backup)
+        else:
+            net.grad.zero_()
 
     def flush(self) -> Tensor | None:
         """End the current batch (if any rows are in it): its step; its mean loss."""

@@ -27,7 +27,7 @@ from sklearn.utils import shuffle
 from torch import Tensor
 
 from ..data import plan_rows
-from ..device import DeviceMemoryError, is_out_of_memory, release_cached
+from ..device import DeviceMemoryError, attempt, release_cached, retry_smaller
 from ._network import Network, forward, grad_chunk
 
 Ids = slice | Tensor
@@ -128,28 +128,25 @@ class Trainer:
 
     def gradient(self, ids: Ids) -> Tensor:
         """Loss of the batch ``ids`` (penalty included); its gradient is left in ``net.grad``."""
-        while True:
-            try:
-                return self._gradient(ids)
-            except (RuntimeError, MemoryError) as exc:
-                self.recover(exc, _len(ids))
+        return self.retry(self._gradient, ids)
 
-    def recover(self, exc: BaseException, rows: int) -> None:
-        """After ``exc`` in a step on ``rows`` rows: re-raise it unless it is an out-of-memory
-        error, else free the activation buffers and halve the micro-batch (to be redone)."""
-        if not is_out_of_memory(exc):
-            raise exc
-        rows = min(self.rows, rows)
-        self.net.release()
-        release_cached(self.net.device)
-        if rows <= 1:
-            raise DeviceMemoryError(
-                f"One row of this network needs about {self.net.bytes_per_row():,} bytes of working "
-                f"memory on {self.net.device}, and even that could not be allocated."
-            ) from exc
-        self.rows = rows // 2
-        if self.verbose:
-            print(f"Out of memory with {rows} rows at once: continuing with micro-batches of {self.rows}.")
+    def retry(self, work: Callable[[Ids], Tensor], ids: Ids, undo: Callable[[], None] | None = None) -> Tensor:
+        """``work(ids)``, redone in micro-batches of half the rows after an out-of-memory error
+        (``gpuml.device.retry_smaller``: the failed attempt is freed first, then ``undo`` restores
+        what it changed); the smaller size is kept from then on."""
+
+        def shrink(rows: int) -> None:
+            if undo is not None:
+                undo()
+            self.net.release()
+            if self.verbose:
+                print(f"Out of memory with {self.rows} rows at once: continuing with micro-batches of {rows}.")
+            self.rows = rows
+
+        one_row = (f"One row of this network needs about {self.net.bytes_per_row():,} bytes of working "
+                   f"memory on {self.net.device}, and even that could not be allocated")
+        return retry_smaller(lambda _rows: work(ids), min(self.rows, _len(ids)), self.net.device,
+                             one_row=one_row, cleanup=shrink)[0]
 
     def _gradient(self, ids: Ids) -> Tensor:
         self.begin()
@@ -214,12 +211,8 @@ def search_rows(fits: Callable[[int], bool], start: int, cap: int, *, margin: fl
     lo, hi = 0, cap + 1  # fits(lo) holds (or lo = 0); fits(hi) does not
     r = max(1, min(start, cap))
     for _ in range(max_trials):
-        try:
-            ok = fits(r)
-        except (RuntimeError, MemoryError) as exc:
-            if not is_out_of_memory(exc):
-                raise
-            ok = False
+        fit, error = attempt(fits, r)  # an out-of-memory error is freed, and counts as "does not fit"
+        ok = error is None and bool(fit)
         if ok:
             lo = r
             if r == cap:
