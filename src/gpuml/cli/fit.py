@@ -79,17 +79,17 @@ def _console():
     return Console(stderr=True)
 
 
-def refuse_inputs(out: str, inputs: list[str]) -> None:
-    """Raise ValueError when ``out`` is, or resolves to (through links), one of ``inputs``,
-    or is a data file inside an input folder (it would be read as part of the folder)."""
+def refuse_inputs(out: str, data: str, model: str | None = None) -> None:
+    """Raise ValueError when ``out`` is, or resolves to (through links), the data or the
+    model, or is a data file inside the data folder (it would be read as part of it)."""
     real = os.path.realpath(out)
-    for path in inputs:
-        if real == os.path.realpath(path) or (os.path.exists(out) and os.path.exists(path)
-                                               and os.path.samefile(out, path)):
+    for path in (data, model):
+        if path is not None and (real == os.path.realpath(path) or (
+                os.path.exists(out) and os.path.exists(path) and os.path.samefile(out, path))):
             raise ValueError(f"--out {out} is the input {path}; refusing to overwrite it")
-        folder = os.path.realpath(path)
-        if os.path.isdir(folder) and real.startswith(folder + os.sep) and real.lower().endswith(DATA_EXTENSIONS):
-            raise ValueError(f"--out {out} is inside the input folder {path}, where it would be read as data")
+    folder = os.path.realpath(data)
+    if os.path.isdir(folder) and real.startswith(folder + os.sep) and real.lower().endswith(DATA_EXTENSIONS):
+        raise ValueError(f"--out {out} is inside the input folder {data}, where it would be read as data")
 
 
 def _fit(args) -> int:
@@ -109,7 +109,7 @@ def _fit(args) -> int:
         est = Est(**params)
     except TypeError as exc:
         raise ValueError(f"bad --param for {name}: {exc}") from None
-    refuse_inputs(args.out, [args.data])
+    refuse_inputs(args.out, args.data)
     with config_context(memory_limit=args.memory_limit), atomic_output(args.out) as tmp:  # usable --out, first
         source = open_source(args.data, target=args.target, columns=_columns(args.columns))
         console = _console()
@@ -135,8 +135,8 @@ def _predict(args) -> int:
     from ._progress import pass_bar
     from ._writers import check_format
 
+    refuse_inputs(args.out, args.data, args.model)
     check_format(args.out)
-    refuse_inputs(args.out, [args.model, args.data])
     payload = load_model(args.model)
     est = payload["estimator"]
     console = _console()
