@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import functools
+import gc
 import os
 from typing import Any
 
@@ -169,13 +171,24 @@ def _known_rows(source) -> int | None:
 
 def _rows_of(source, c):
     """Chunk ``c`` of ``source`` as a source: the same feature names, checks and row numbers."""
+    return _window_class()(source, c)
+
+
+@functools.cache
+def _window_class():
     from ..data import ArraySource
 
-    sub = ArraySource(c.X, validate=source.validate)
-    sub.feature_names = source.feature_names
-    chunks = sub.chunks
-    sub.chunks = lambda rows: (part._replace(start=part.start + c.start) for part in chunks(rows))
-    return sub
+    class Window(ArraySource):
+        def __init__(self, source, c):
+            super().__init__(c.X, validate=source.validate)
+            self.feature_names, self.offset = source.feature_names, c.start
+            self.io_bound = False  # no reader thread per chunk (each would keep its own malloc arena)
+
+        def chunks(self, rows):
+            for part in super().chunks(rows):
+                yield part._replace(start=part.start + self.offset)
+
+    return Window
 
 
 def stream_outputs(fn, source, final: str, tmp: str, bar=None) -> int:
@@ -206,6 +219,7 @@ def stream_outputs(fn, source, final: str, tmp: str, bar=None) -> int:
         for c in source.chunks(rows):
             writer.write(np.asarray(fn(_rows_of(source, c))))
             n += len(c.X)
+            gc.collect(1)  # a call's passes may leave cycles holding its tensors: free them chunk by chunk
             if bar is not None:
                 bar.advance(len(c.X))
         writer.close()
