@@ -139,8 +139,10 @@ def test_a_read_only_folder_is_noticed_before_the_fit(data, tmp_path, capsys, mo
 
 
 SLOW_WRITE = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     from gpuml.cli import _writers, main
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the test runner ignores SIGINT
 
     write = _writers.NpyWriter.write
 
