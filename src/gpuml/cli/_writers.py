@@ -1,12 +1,15 @@
 """Outputs of ``gpuml predict`` written block by block: ``.npy``, ``.csv`` or ``.parquet``.
 
-Each writer takes the rows' outputs one block at a time (``write``) and finishes the
+`stream_outputs` predicts chunk by chunk over a source and hands each block to a writer
+as it is made. Each writer takes the rows' outputs one block at a time (``write``) and finishes the
 file (``close``), so that only one block is ever in memory. A 1-D output is one column,
 ``prediction``; a 2-D output of t columns is ``x0 .. x{t-1}``.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 import struct
 from typing import Any
 
@@ -27,6 +30,72 @@ def open_writer(final: str, tmp: str) -> Any:
     if low.endswith(".npy"):
         return NpyWriter(tmp)
     return ArrowWriter(tmp, "csv" if low.endswith(".csv") else "parquet")
+
+
+def known_rows(source) -> int | None:
+    """The source's row count if known without reading it (never a counting pass)."""
+    if hasattr(type(source), "rows_known"):
+        return source.rows_known
+    return getattr(source, "_n_rows", None)
+
+
+def _rows_of(source, c):
+    """Chunk ``c`` of ``source`` as a source: the same feature names, checks and row numbers."""
+    return _window_class()(source, c)
+
+
+@functools.cache
+def _window_class():
+    from ..data import ArraySource
+
+    class Window(ArraySource):
+        def __init__(self, source, c):
+            super().__init__(c.X, validate=source.validate)
+            self.feature_names, self.offset = source.feature_names, c.start
+            self.io_bound = False  # no reader thread per chunk (each would keep its own malloc arena)
+
+        def chunks(self, rows):
+            for part in super().chunks(rows):
+                yield part._replace(start=part.start + self.offset)
+
+    return Window
+
+
+def stream_outputs(fn, source, final: str, tmp: str, bar=None) -> int:
+    """Write ``fn`` of each chunk of ``source`` to ``tmp`` as it is made; the number of rows.
+
+    A chunk's rows and outputs take at most a quarter of the host's memory budget, so that
+    ``fn``'s own passes (planned within the budget) and the one block being written fit.
+    """
+    import torch
+
+    from ..data import plan_rows
+    from ..device import memory_budget
+
+    budget = memory_budget(torch.device("cpu"))
+    known = known_rows(source)
+    first = next(source.chunks(1), None)
+    if first is None:
+        raise ValueError("the data has no rows to predict")
+    width = int(np.prod(np.shape(fn(_rows_of(source, first)))[1:], dtype=np.int64))
+    row_bytes = source.n_features * max(source.itemsize, 8) + max(1, width) * 8
+    rows = plan_rows(budget // 4, row_bytes, known or (1 << 62))
+    writer = open_writer(final, tmp)
+    n = 0
+    try:
+        if bar is not None:
+            bar.start_pass(known)
+        for c in source.chunks(rows):
+            writer.write(np.asarray(fn(_rows_of(source, c))))
+            n += len(c.X)
+            gc.collect(1)  # a call's passes may leave cycles holding its tensors: free them chunk by chunk
+            if bar is not None:
+                bar.advance(len(c.X))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return n
 
 
 def _npy_header(dtype: np.dtype, shape: tuple[int, ...], size: int) -> bytes:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import ast
-import functools
-import gc
 import os
 from typing import Any
-
-import numpy as np
 
 MODELS = {
     "LinearRegression": "gpuml.linear_model", "Ridge": "gpuml.linear_model",
@@ -100,6 +96,7 @@ def _fit(args) -> int:
     from ..data import open_source
     from ._model import write_model
     from ._progress import pass_bar
+    from ._writers import known_rows
 
     Est, name = _model_class(args.model)
     params = _params(args.param)
@@ -119,7 +116,7 @@ def _fit(args) -> int:
             est.fit(source, None)  # y comes from the source's target column
         meta = {"target": args.target, "columns": source.feature_names, "data": os.path.abspath(args.data)}
         write_model(tmp, est, meta)
-    rows = _known_rows(source)
+    rows = known_rows(source)
     secs = bar.seconds if bar else float("nan")
     console.print(f"fitted {est!r} on {'?' if rows is None else f'{rows:,}'} rows x {source.n_features} features"
                   + (f" in {secs:.2f} s ({bar.passes} passes, {bar.rows / max(secs, 1e-9):,.0f} rows/s)"
@@ -135,7 +132,7 @@ def _predict(args) -> int:
     from ..data import open_source
     from ._model import load_model
     from ._progress import pass_bar
-    from ._writers import check_format
+    from ._writers import check_format, stream_outputs
 
     refuse_inputs(args.out, args.data, args.model)
     check_format(args.out)
@@ -160,70 +157,3 @@ def _predict(args) -> int:
     console.print(f"{method} on {rows:,} rows" + (f" in {bar.seconds:.2f} s" if bar else "")
                   + f"; written to {args.out}")
     return 0
-
-
-def _known_rows(source) -> int | None:
-    """The source's row count if known without reading it (never a counting pass)."""
-    if hasattr(type(source), "rows_known"):
-        return source.rows_known
-    return getattr(source, "_n_rows", None)
-
-
-def _rows_of(source, c):
-    """Chunk ``c`` of ``source`` as a source: the same feature names, checks and row numbers."""
-    return _window_class()(source, c)
-
-
-@functools.cache
-def _window_class():
-    from ..data import ArraySource
-
-    class Window(ArraySource):
-        def __init__(self, source, c):
-            super().__init__(c.X, validate=source.validate)
-            self.feature_names, self.offset = source.feature_names, c.start
-            self.io_bound = False  # no reader thread per chunk (each would keep its own malloc arena)
-
-        def chunks(self, rows):
-            for part in super().chunks(rows):
-                yield part._replace(start=part.start + self.offset)
-
-    return Window
-
-
-def stream_outputs(fn, source, final: str, tmp: str, bar=None) -> int:
-    """Write ``fn`` of each chunk of ``source`` to ``tmp`` as it is made; the number of rows.
-
-    A chunk's rows and outputs take at most a quarter of the host's memory budget, so that
-    ``fn``'s own passes (planned within the budget) and the one block being written fit.
-    """
-    import torch
-
-    from ..data import plan_rows
-    from ..device import memory_budget
-    from ._writers import open_writer
-
-    budget = memory_budget(torch.device("cpu"))
-    known = _known_rows(source)
-    first = next(source.chunks(1), None)
-    if first is None:
-        raise ValueError(f"{final}: the input has no rows")
-    width = int(np.prod(np.shape(fn(_rows_of(source, first)))[1:], dtype=np.int64))
-    row_bytes = source.n_features * max(source.itemsize, 8) + max(1, width) * 8
-    rows = plan_rows(budget // 4, row_bytes, known or (1 << 62))
-    writer = open_writer(final, tmp)
-    n = 0
-    try:
-        if bar is not None:
-            bar.start_pass(known)
-        for c in source.chunks(rows):
-            writer.write(np.asarray(fn(_rows_of(source, c))))
-            n += len(c.X)
-            gc.collect(1)  # a call's passes may leave cycles holding its tensors: free them chunk by chunk
-            if bar is not None:
-                bar.advance(len(c.X))
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    return n
