@@ -200,3 +200,49 @@ def test_predict_streams_chunk_by_chunk_and_equals_the_whole(data, monkeypatch, 
         got = np.column_stack([c.to_numpy() for c in pq.read_table(out).columns])
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)  # csv: shortest round-trip repr
+
+
+@pytest.mark.parametrize("model,method", [("KMeans", "transform"), ("LogisticRegression", "predict_proba")])
+def test_method_chooses_what_is_written(tmp_path, model, method):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 3))
+    np.save(tmp_path / "d.npy", np.c_[X, (X[:, 0] > 0).astype(float)])
+    fit = ["fit", str(tmp_path / "d.npy"), "--model", model, "--target", "-1", "--device", "cpu",
+           "--out", str(tmp_path / "m.gpuml"), "--quiet"]
+    if model == "KMeans":
+        fit += ["--param", "n_clusters=4", "--param", "random_state=0"]
+    assert main(fit) == 0
+    assert main(["predict", str(tmp_path / "m.gpuml"), str(tmp_path / "d.npy"), "--out", str(tmp_path / "p.npy"),
+                 "--method", method, "--memory-limit", "4KB", "--quiet"]) == 0
+    from gpuml.cli._model import load_model
+
+    est = load_model(str(tmp_path / "m.gpuml"))["estimator"]
+    got = np.load(tmp_path / "p.npy")
+    assert got.shape == (600, 4 if model == "KMeans" else 2)
+    np.testing.assert_allclose(got, getattr(est, method)(X), rtol=1e-12, atol=1e-12)
+
+
+def test_a_method_the_model_lacks_is_one_line(data, capsys):
+    root, _ = data
+    capsys.readouterr()
+    assert main(["predict", str(root / "m.gpuml"), str(root / "d.npy"), "--out", str(root / "p.npy"),
+                 "--method", "predict_proba"]) == 1
+    assert _one_error(capsys) == "gpuml: error: PCA has no predict_proba method"
+
+
+@pytest.mark.filterwarnings("error")
+def test_streamed_predict_keeps_feature_names(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 2))
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "y": X @ [1.0, 2.0]}), tmp_path / "d.parquet",
+                   row_group_size=100)
+    assert main(["fit", str(tmp_path / "d.parquet"), "--model", "Ridge", "--target", "y", "--device", "cpu",
+                 "--out", str(tmp_path / "m.gpuml"), "--quiet"]) == 0
+    assert main(["predict", str(tmp_path / "m.gpuml"), str(tmp_path / "d.parquet"), "--out",
+                 str(tmp_path / "p.parquet"), "--memory-limit", "2KB", "--quiet"]) == 0
+    from gpuml.cli._model import load_model
+
+    est = load_model(str(tmp_path / "m.gpuml"))["estimator"]
+    assert list(est.feature_names_in_) == ["a", "b"]
+    np.testing.assert_allclose(pq.read_table(tmp_path / "p.parquet").column("prediction").to_numpy(),
+                               X @ est.coef_ + est.intercept_, rtol=1e-12, atol=1e-12)
