@@ -57,7 +57,7 @@ def test_an_out_that_is_an_input_is_refused(data, capsys, monkeypatch, how, comm
     if command == "fit":
         argv = ["fit", "d.npy", "--model", "PCA", "--out", str(out)]
     else:
-        argv = ["predict", "m.gpuml", "d.npy", "--out", str(out), "--method", "transform"]
+        argv = ["predict", "m.gpuml", "d.npy", "--out", str(out)]
     assert main(argv) == 1
     assert "refusing to overwrite it" in _one_error(capsys)
     assert _snapshot(root) == before and not fitted
