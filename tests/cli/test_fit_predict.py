@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import pickle
 
 import numpy as np
 import pytest
 
+from gpuml.cli._model import load_model
 from gpuml.cli.main import main
 from gpuml.linear_model import Ridge
 
@@ -50,7 +50,7 @@ def test_kmeans_on_npy_with_target_column(data, ext, capsys):
                  "--param", "random_state=0", "--out", str(model), "--quiet"]) == 0
     assert main(["predict", str(model), str(root / "d.npy"), "--out", str(out), "--quiet"]) == 0
     labels = np.load(out) if ext == "npy" else np.loadtxt(out, skiprows=1)
-    est = pickle.load(open(model, "rb"))["estimator"]
+    est = load_model(str(model))["estimator"]
     np.testing.assert_array_equal(labels, est.predict(X))
 
 
@@ -60,7 +60,7 @@ def test_classifier_with_string_labels(data):
     model = root / "c.gpuml"
     assert main(["fit", str(root / "d.parquet"), "--model", "LogisticRegression", "--target", "label",
                  "--columns", "a,b,c,d", "--out", str(model), "--quiet"]) == 0
-    est = pickle.load(open(model, "rb"))["estimator"]
+    est = load_model(str(model))["estimator"]
     assert list(est.classes_) == ["hi", "lo"]
     assert est.score(X, np.where(y > 1, "hi", "lo")) > 0.95
 
@@ -103,14 +103,13 @@ def test_errors_are_one_line_and_leave_no_file(data, capsys, argv, message):
 
 def test_failed_write_leaves_no_partial_file(data, monkeypatch):
     root, X, _ = data
-    from gpuml.cli import fit as fit_cmd
+    from gpuml.cli import _writers
 
-    def boom(out, tmp, final):
-        with open(tmp, "wb") as fh:
-            fh.write(b"half")
-        raise OSError("disk full")
+    def boom(self, block):
+        self.fh.write(b"half")
+        raise OSError("the device went away")
 
-    monkeypatch.setattr(fit_cmd, "_write_table", boom)
+    monkeypatch.setattr(_writers.NpyWriter, "write", boom)
     main(["fit", str(root / "d.npy"), "--model", "kmeans", "--target", "-1", "--out", str(root / "k.gpuml"),
           "--quiet"])
     before = set(os.listdir(root))

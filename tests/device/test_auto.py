@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 
 import numpy as np
@@ -65,6 +67,58 @@ def test_rates_are_calibrated_once_cached_and_invalidated_by_versions(tmp_path, 
     monkeypatch.setattr(torch, "__version__", "99.0.0")  # another torch: measured again
     _auto.rates(None)
     assert len(calls) == 2 and len(list(tmp_path.glob("rates-*.json"))) == 2
+
+
+def _rates_json(**changes) -> str:
+    obj = {**dataclasses.asdict(NO_GPU), **changes}
+    return json.dumps({k: v for k, v in obj.items() if v != "drop"})
+
+
+@pytest.mark.parametrize("text", [
+    _rates_json(cpu_flops="fast"),  # a string rate: a TypeError in every later cost estimate
+    _rates_json(cpu_flops=0),  # zero: a division by zero
+    _rates_json(cpu_bw=-2e10),
+    _rates_json(cpu_op=float("nan")),
+    _rates_json(cpu_flops=float("inf")),
+    _rates_json(cpu_flops=True),
+    _rates_json(cpu_flops=[1e11]),
+    _rates_json(gpu_flops=5e13),  # half a GPU on a machine without one
+    _rates_json(h2d="drop"),  # a missing field
+    _rates_json(extra=1),
+    _rates_json()[:40],  # truncated JSON
+    "[1, 2, 3]",
+    "\udcff\udcfe",  # not UTF-8 text
+], ids=["string", "zero", "negative", "nan", "inf", "bool", "list", "half-gpu", "missing", "extra", "truncated",
+        "not-a-dict", "binary"])
+def test_a_bad_rates_file_is_measured_again_and_rewritten(tmp_path, monkeypatch, text):
+    monkeypatch.setenv("GPUML_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_auto, "_memo", {})
+    calls = []
+    monkeypatch.setattr(_auto, "calibrate", lambda acc: calls.append(acc) or NO_GPU)
+    path = tmp_path / f"rates-{_auto.machine_key(None)}.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert _auto.rates(None) == NO_GPU and calls == [None]
+    assert _auto.parse_rates(json.loads(path.read_text()), None) == NO_GPU  # rewritten with the measurement
+    monkeypatch.setattr(_auto, "_memo", {})  # the next process reads the good file
+    assert _auto.rates(None) == NO_GPU and calls == [None]
+
+
+def test_default_fits_work_after_a_bad_rates_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPUML_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_auto, "_memo", {})
+    monkeypatch.setattr(_auto, "calibrate", lambda acc: NO_GPU)
+    monkeypatch.setattr("gpuml.device.accelerator", lambda: None)
+    (tmp_path / f"rates-{_auto.machine_key(None)}.json").write_text(_rates_json(cpu_flops=0))
+    X = np.random.default_rng(0).standard_normal((200, 3))
+    assert Ridge().fit(X, X[:, 0]).engine_ in ("gpuml", "sklearn")
+
+
+def test_a_bad_measurement_is_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPUML_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_auto, "_memo", {})
+    monkeypatch.setattr(_auto, "calibrate", lambda acc: Rates(cpu_flops=float("inf"), cpu_bw=2e10, cpu_op=3e-6))
+    _auto.rates(None)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cache_dir_setting_wins_over_the_environment(tmp_path, monkeypatch):

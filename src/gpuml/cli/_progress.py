@@ -1,21 +1,13 @@
-"""A rich progress bar fed by the passes (rows, rows/s, ETA), and the model file format."""
+"""A rich progress bar fed by the passes (rows, rows/s, ETA)."""
 
 from __future__ import annotations
 
-import os
-import pickle
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-from .._files import write_atomically
-
-#: The first key of every model file; anything else is "not a gpuml model".
-MODEL_FORMAT = "gpuml-model/1"
 
 
 class PassBar:
@@ -52,38 +44,18 @@ class PassBar:
 
 
 @contextmanager
-def pass_bar(console: Console, show: bool) -> Iterator[PassBar | None]:
+def pass_bar(console: Console, show: bool, *, passes: bool = True) -> Iterator[PassBar | None]:
+    """A bar fed by gpuml's passes, or (``passes=False``) by the caller's own
+    ``start_pass`` / ``advance`` calls."""
     from ..data import report_progress
 
     if not show:
         yield None
         return
     bar = PassBar(console)
-    with bar.progress, report_progress(bar):
-        yield bar
-
-
-def save_model(path: str, estimator: Any, meta: dict) -> None:
-    from .. import __version__
-
-    payload = {"format": MODEL_FORMAT, "gpuml_version": __version__, "estimator": estimator, **meta}
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
-
-    write_atomically(path, write)
-
-
-def load_model(path: str) -> dict:
-    """Read a model file written by ``gpuml fit`` (a pickle: load only files you trust)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such model file: {path}")
-    try:
-        with open(path, "rb") as fh:
-            payload = pickle.load(fh)
-    except Exception:
-        raise ValueError(f"{path} is not a gpuml model file") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{path} is not a gpuml model file")
-    return payload
+    with bar.progress:
+        if passes:
+            with report_progress(bar):
+                yield bar
+        else:
+            yield bar

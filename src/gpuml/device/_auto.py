@@ -22,8 +22,10 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 from dataclasses import asdict, dataclass
@@ -165,26 +167,56 @@ def machine_key(accelerator: torch.device | None) -> str:
 _memo: dict[str, Rates] = {}
 
 
+def _positive(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def parse_rates(obj, accelerator: torch.device | None) -> Rates | None:
+    """``obj`` (a cache file's JSON) as Rates when it is valid, else None.
+
+    Valid: exactly Rates' fields, the CPU rates positive finite numbers, the accelerator's
+    all such numbers with an accelerator and all null without one, the name a string or null.
+    """
+    fields = {f.name for f in dataclasses.fields(Rates)}
+    if not isinstance(obj, dict) or set(obj) != fields:
+        return None
+    gpu = ("gpu_flops", "gpu_bw", "gpu_op", "h2d")
+    if not all(_positive(obj[k]) for k in ("cpu_flops", "cpu_bw", "cpu_op")):
+        return None
+    if accelerator is None:
+        ok = all(obj[k] is None for k in (*gpu, "gpu_name"))
+    else:
+        ok = all(_positive(obj[k]) for k in gpu) and isinstance(obj["gpu_name"], str)
+    return Rates(**obj) if ok else None
+
+
 def rates(accelerator: torch.device | None) -> Rates:
-    """The machine's rates: from memory, else the cache file, else calibrated now and cached."""
+    """The machine's rates: from memory, else the cache file, else calibrated now and cached.
+
+    A cache file that cannot be read as valid rates (truncated, wrong types, a rate that is
+    not a positive finite number) is measured again and rewritten.
+    """
     key = machine_key(accelerator)
     if key in _memo:
         return _memo[key]
     path = os.path.join(cache_dir(), f"rates-{key}.json")
     try:
-        with open(path) as fh:
-            r = Rates(**json.load(fh))
-    except (OSError, ValueError, TypeError):
+        with open(path, encoding="utf-8") as fh:
+            r = parse_rates(json.load(fh), accelerator)
+    except (OSError, ValueError):  # missing, unreadable, not JSON (UnicodeDecodeError is a ValueError)
+        r = None
+    if r is None:
         r = calibrate(accelerator)
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_atomically(path, lambda tmp: _dump(asdict(r), tmp))
-        except OSError:
-            pass  # a read-only home: calibrate again next process
+        if parse_rates(asdict(r), accelerator) is not None:  # only a sane measurement is kept
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                write_atomically(path, lambda tmp: _dump(asdict(r), tmp))
+            except OSError:
+                pass  # a read-only home: calibrate again next process
     _memo[key] = r
     return r
 
 
 def _dump(obj: dict, path: str) -> None:
-    with open(path, "w") as fh:
-        json.dump(obj, fh)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, allow_nan=False)
