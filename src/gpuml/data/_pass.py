@@ -75,7 +75,7 @@ def _prefetches(source: Source, device: torch.device) -> bool:
 def _host_chunks(source: Source, rows: int, device: torch.device) -> Iterator[Chunk]:
     """The source's chunks, validated when needed; read ahead (and validated) in a thread
     when that helps."""
-    check = (lambda c: check_chunk(c, source.n_features)) if source.validate else None
+    check = (lambda c: check_chunk(c, source.n_features, source)) if source.validate else None
     if _prefetches(source, device):
         yield from Prefetcher(source.chunks(rows), depth=PREFETCH_DEPTH, pin=device.type == "cuda", check=check)
         return
@@ -96,11 +96,11 @@ def _drive(source: Source, device: torch.device, dtype: torch.dtype | None, byte
     budget = memory_budget(device) // 2
     if _prefetches(source, device):  # chunks read ahead, and the one being copied, share the budget
         bytes_per_row += (PREFETCH_DEPTH + 1) * (source.n_features * source.itemsize + 16)
-    rows = [plan_rows(budget, bytes_per_row, min(source._n_rows or (1 << 62), max_rows or (1 << 62)))]
+    rows = [plan_rows(budget, bytes_per_row, min(source.rows_known or (1 << 62), max_rows or (1 << 62)))]
     stream = torch.cuda.Stream(device) if device.type == "cuda" else None
     progress = _progress.get()
     if progress is not None:
-        progress.start_pass(source._n_rows)
+        progress.start_pass(source.rows_known)
 
     def process(c: Chunk) -> None:
         for piece in _halves(c, rows[0]):
