@@ -45,6 +45,7 @@ KINDS = {
     "float16 npy": (lambda tmp, A: _npy(tmp, A, np.float16), np.float32),
     "float16 array": (lambda tmp, A: A.astype(np.float16), np.float32),
     "big-endian npy": (lambda tmp, A: _npy(tmp, A, ">f8"), np.float64),
+    "Fortran npy": (lambda tmp, A: _npy(tmp, np.asfortranarray(A), np.float32), np.float32),
     "big-endian array": (lambda tmp, A: A.astype(">f8"), np.float64),
     "Fortran array": (lambda tmp, A: np.asfortranarray(A.astype(np.float64)), np.float64),
     "requires_grad tensor": (lambda tmp, A: torch.tensor(A, dtype=torch.float64, requires_grad=True), np.float64),

@@ -311,6 +311,7 @@ class ArraySource(Source):
                 )
         self.validate = validate
         self.io_bound = isinstance(X, np.memmap)
+        self.what = getattr(X, "filename", None) if self.io_bound else None
 
     def _finish(self, c: Chunk) -> Chunk:
         """A raw chunk of the arrays as served: X in ``dtype``, y and w in native byte order."""
