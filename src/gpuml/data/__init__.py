@@ -1,10 +1,11 @@
 """How data reaches the device: sources of row chunks and the passes over them."""
 
 from ._gather import WithTargets, read_targets, resident, take_rows
+from ._iterable import IterableSource
 from ._npy import NpyShardsSource, NpySource
 from ._open import open_source
 from ._pass import DeviceMemoryError, plan_rows, report_progress, run_map, run_pass
-from ._sources import ArraySource, Chunk, IterableSource, Source, all_finite, as_source, float_dtype
+from ._sources import ArraySource, Chunk, Source, all_finite, as_source, float_dtype
 from ._tables import CsvSource, ParquetSource
 
 __all__ = [

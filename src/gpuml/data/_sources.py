@@ -7,7 +7,8 @@ serves rows by index. X is converted as scikit-learn's ``check_array`` converts 
 big-endian to native), chunk by chunk: never one whole extra copy of the data. Sources
 read from files validate each chunk (finite values) as it arrives, so a NaN in row 10
 million is a clear ``ValueError`` naming its row, column and file, not a wrong model.
-Files: ``_npy.py`` (``.npy`` files and shard folders), ``_tables.py`` (Parquet, CSV).
+Files: ``_npy.py`` (``.npy`` files and shard folders), ``_tables.py`` (Parquet, CSV),
+``_iterable.py`` (chunks from Python).
 
 Examples
 --------
@@ -19,7 +20,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -274,7 +275,7 @@ def check_chunk(chunk: Chunk, n_features: int, source: Source | None = None) -> 
             )
 
 
-# -- in-memory arrays and iterables -----------------------------------------------------------------
+# -- in-memory arrays -----------------------------------------------------------------------------
 
 class ArraySource(Source):
     """Rows of an in-memory X (NumPy, a memmap, or a torch tensor on any device).
@@ -337,72 +338,6 @@ class ArraySource(Source):
     @property
     def on_device(self) -> torch.device | None:
         return self.X.device if isinstance(self.X, Tensor) else None
-
-
-class IterableSource(Source):
-    """Chunks from Python: an iterable of ``X`` or ``(X, y)`` or ``(X, y, sample_weight)``.
-
-    Parameters
-    ----------
-    chunks : iterable or callable
-        A re-iterable (a list, or a callable returning a fresh iterator) serves any
-        number of passes; a one-shot iterator serves one pass only.
-    n_features : int, default=None
-        Read from the first chunk when not given.
-    """
-
-    def __init__(self, chunks: Iterable | Callable[[], Iterator], *, n_features: int | None = None):
-        self._factory = chunks if callable(chunks) else None
-        self._iterable = None if callable(chunks) else chunks
-        self.one_shot = self._iterable is not None and iter(self._iterable) is self._iterable
-        self._head: list = []
-        if self.one_shot:  # keep the first item we peek at, to serve it later
-            self._head = [x for x in [next(self._iterable, None)] if x is not None]
-            first = next(self._parse(iter(self._head)), None)
-        else:
-            first = next(self._raw(), None)
-        self._used = False
-        if first is None:
-            raise ValueError("the iterable source yielded no chunks")
-        X0 = first.X
-        self.n_features = int(n_features or X0.shape[1])
-        self.dtype = float_dtype(X0.dtype)  # every chunk arrives in the first one's float dtype
-        self.y_ndim = 0 if first.y is None else first.y.ndim
-        self.y_numeric = first.y is None or isinstance(first.y, Tensor) or first.y.dtype.kind in "biuf"
-        self._n_targets = 0 if first.y is None else (1 if first.y.ndim == 1 else int(first.y.shape[1]))
-
-    def _raw(self) -> Iterator[Chunk]:
-        if self._factory is not None:
-            return self._parse(iter(self._factory()))
-        if not self.one_shot:
-            return self._parse(iter(self._iterable))
-        if self._used:
-            raise ValueError(
-                "this source is a one-shot iterator and was already read; pass a list, or a function "
-                "returning a fresh iterator, for estimators that make several passes"
-            )
-        self._used = True
-        return self._parse(x for part in (self._head, self._iterable) for x in part)
-
-    @staticmethod
-    def _parse(it: Iterator) -> Iterator[Chunk]:
-        start = 0
-        for item in it:
-            X, y, w = (tuple(item) + (None, None))[:3] if isinstance(item, tuple) else (item, None, None)
-            X = X.detach() if isinstance(X, Tensor) else np.asarray(X)
-            if X.ndim != 2:
-                raise ValueError(f"chunk at row {start} has shape {tuple(X.shape)}; expected (rows, features)")
-            y = None if y is None else (y.detach() if isinstance(y, Tensor) else np.asarray(y))
-            w = None if w is None else (w.detach() if isinstance(w, Tensor) else np.asarray(w, dtype=np.float64))
-            check_lengths(X, y, w, start)
-            yield Chunk(X, y, w, start)
-            start += len(X)
-
-    def _blocks(self) -> Iterator[Chunk]:
-        for c in self._raw():
-            if c.X.shape[1] != self.n_features:
-                raise ValueError(f"rows from {c.start} have {c.X.shape[1]} features, expected {self.n_features}")
-            yield Chunk(converted(c.X, self.dtype), converted(c.y), converted(c.w), c.start)
 
 
 def as_source(X: Any, y: Any = None, w: Any = None) -> Source:
