@@ -80,8 +80,10 @@ def _data(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_linear_models_and_scaler_equal_sklearn(tmp_path, kind):
+def test_linear_models_and_scaler_equal_sklearn(tmp_path, kind, device):
     make, dtype = KINDS[kind]
+    if device == "mps" and dtype == np.float64:
+        pytest.skip("MPS has no float64")
     A = _data(kind)
     X = make(tmp_path, A)
     V = _values(X)
@@ -90,31 +92,33 @@ def test_linear_models_and_scaler_equal_sklearn(tmp_path, kind):
     src_y = isinstance(X, NpySource)
     if src_y:
         X = NpySource(X.path, y=y)
-    lr = LinearRegression(device=CPU).fit(X, None if src_y else y)
+    lr = LinearRegression(device=device).fit(X, None if src_y else y)
     np.testing.assert_allclose(lr.coef_, COEF, **_tol(dtype))  # integer arithmetic gave [0 1 1 2]
     assert lr.coef_.dtype == dtype
     ref = skl.Ridge(alpha=10.0).fit(V, y)
-    got = Ridge(alpha=10.0, device=CPU).fit(X, None if src_y else y)
+    got = Ridge(alpha=10.0, device=device).fit(X, None if src_y else y)
     np.testing.assert_allclose(got.coef_, ref.coef_, **_tol(dtype))
     np.testing.assert_allclose(got.intercept_, ref.intercept_, **_tol(dtype))
     ref = skp.StandardScaler().fit(V)
-    got = StandardScaler(device=CPU).fit(X if not src_y else NpySource(X.path))
+    got = StandardScaler(device=device).fit(X if not src_y else NpySource(X.path))
     np.testing.assert_allclose(got.mean_, ref.mean_, **_tol(dtype))
     np.testing.assert_allclose(got.scale_, ref.scale_, **_tol(dtype))
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_kmeans_and_neighbors_equal_sklearn(tmp_path, kind):
+def test_kmeans_and_neighbors_equal_sklearn(tmp_path, kind, device):
     make, dtype = KINDS[kind]
+    if device == "mps" and dtype == np.float64:
+        pytest.skip("MPS has no float64")
     X = make(tmp_path, _data(kind))
     V = _values(X)
     init = V[:3].copy()
     ref = skc.KMeans(3, init=init, n_init=1, max_iter=50, tol=0).fit(V)
-    got = KMeans(3, init=init, n_init=1, max_iter=50, tol=0, device=CPU).fit(X)  # crashed on integer .npy
+    got = KMeans(3, init=init, n_init=1, max_iter=50, tol=0, device=device).fit(X)  # crashed on integer .npy
     np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, **_tol(dtype))
     np.testing.assert_array_equal(got.labels_, ref.labels_)
     ref_d, _ = skn.NearestNeighbors(n_neighbors=3).fit(V).kneighbors(V[:40])
-    got_d, _ = NearestNeighbors(n_neighbors=3, device=CPU).fit(X).kneighbors(V[:40])
+    got_d, _ = NearestNeighbors(n_neighbors=3, device=device).fit(X).kneighbors(V[:40])
     np.testing.assert_allclose(got_d, ref_d, **_tol(dtype))
 
 
