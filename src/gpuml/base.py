@@ -77,12 +77,15 @@ def _numeric_y(y: np.ndarray) -> np.ndarray:
     return y if y.dtype.kind in "biuf" else y.astype(np.float64)
 
 
-def _check_target_tensor(y: Any, n: int, multi_output: bool, y_numeric: bool = False) -> Tensor:
+def _check_target_tensor(y: Any, n: int, multi_output: bool, y_numeric: bool = False) -> Any:
+    """y beside a tensor X: a detached tensor; labels that are not numbers stay NumPy."""
     if isinstance(y, Tensor):
         y = y.detach()
     else:
         y = np.asarray(y)
-        y = torch.as_tensor(_numeric_y(y) if y_numeric or y.dtype.kind == "O" else y)
+        y = y if y.dtype.isnative else y.astype(y.dtype.newbyteorder("="))  # torch needs native order
+        y = _numeric_y(y) if y_numeric else y
+        y = torch.as_tensor(y) if y.dtype.kind in "biuf" else y
     if y.ndim == 2 and y.shape[1] == 1 and not multi_output:
         y = y[:, 0]
     if y.ndim not in ((1, 2) if multi_output else (1,)):
@@ -91,7 +94,7 @@ def _check_target_tensor(y: Any, n: int, multi_output: bool, y_numeric: bool = F
         raise ValueError(
             f"Found input variables with inconsistent numbers of samples: [{n}, {y.shape[0]}]"
         )
-    if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+    if isinstance(y, Tensor) and y.is_floating_point() and not bool(torch.isfinite(y).all()):
         raise ValueError("Input y contains NaN or infinity.")
     return y
 
@@ -160,7 +163,7 @@ class GpumlEstimator:
                 y = None
             else:
                 y = _check_target_tensor(y, X.shape[0], multi_output, y_numeric)
-                if y_numeric and not y.is_floating_point():
+                if y_numeric and not y.is_floating_point():  # a tensor: _numeric_y made strings an error
                     y = y.to(X.dtype)
             return X, y
         half = getattr(X, "dtype", None) == np.float16  # NumPy float16 (scikit-learn: float64)

@@ -22,7 +22,7 @@ import gpuml
 from gpuml.cluster import KMeans
 from gpuml.data import ArraySource, IterableSource, NpySource, open_source, run_pass
 from gpuml.linear_model import LinearRegression, LogisticRegression, Ridge
-from gpuml.neighbors import NearestNeighbors
+from gpuml.neighbors import KNeighborsClassifier, NearestNeighbors
 from gpuml.neural_network import MLPRegressor
 from gpuml.preprocessing import StandardScaler
 
@@ -229,7 +229,12 @@ def test_string_target_of_a_regressor_is_scikit_learns_error(tmp_path):
     (tmp_path / "s.csv").write_text("a,b,y\n1,2,x\n3,4,z\n5,6,x\n")
     with pytest.raises(ValueError, match="could not convert string to float.*s.csv"):
         Ridge(device=CPU).fit(open_source(tmp_path / "s.csv", target="y"))
-    assert LogisticRegression(device=CPU).fit(XI.astype(float), ys).classes_.tolist() == ["a", "b", "c"]
+    Xt = torch.as_tensor(XI, dtype=torch.float64)
+    for X in (XI.astype(float), Xt):  # labels need not be numbers: a TypeError from torch for a tensor X
+        est = KNeighborsClassifier(1, device=CPU).fit(X, ys)
+        assert est.classes_.tolist() == ["a", "b", "c"] and est.predict(X[:6]).tolist() == ys[:6].tolist()
+    big = Ridge(device=CPU).fit(Xt, Y.astype(">f8"))  # a big-endian y beside a tensor
+    np.testing.assert_allclose(big.coef_, Ridge(device=CPU).fit(XI.astype(float), Y).coef_, rtol=1e-12)
 
 
 def test_int_array_source_is_computed_in_float64():
