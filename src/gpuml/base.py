@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import is_regressor
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from torch import Tensor
 
 from ._config import get_config
-from .data import ArraySource, Source, all_finite, as_source, run_map
+from .data import ArraySource, Source, all_finite, as_source, float_dtype, run_map
 from .data import resident as _resident
 from .device import resident_budget, resolve_device, supports_float64
 
@@ -31,7 +32,10 @@ def _name(est: Any) -> str:
 
 
 def _check_tensor(est: Any, X: Tensor, *, reset: bool, ensure_min_samples: int = 1) -> Tensor:
-    """scikit-learn's ``check_array`` checks, with its messages, on a torch tensor."""
+    """scikit-learn's ``check_array`` checks, with its messages, on a torch tensor: detached
+    (no autograd through the passes), integers and booleans as float64, float16 and
+    bfloat16 as float32 (``gpuml.data.float_dtype``); complex is an error."""
+    X = X.detach()
     if X.ndim != 2:
         raise ValueError(
             f"Expected 2D array, got {X.ndim}D array instead. Reshape your data either "
@@ -51,7 +55,8 @@ def _check_tensor(est: Any, X: Tensor, *, reset: bool, ensure_min_samples: int =
             f"required by {_name(est)}."
         )
     if X.dtype not in _TORCH_FLOATS:
-        X = X.to(torch.float64 if supports_float64(X.device) else torch.float32)
+        wide = float_dtype(X.dtype) == np.float64 and supports_float64(X.device)
+        X = X.to(torch.float64 if wide else torch.float32)
     if not all_finite(X):
         what = "NaN" if bool(torch.isnan(X).any()) else "infinity or a value too large"
         raise ValueError(f"Input X contains {what}.")
@@ -67,8 +72,20 @@ def _check_tensor(est: Any, X: Tensor, *, reset: bool, ensure_min_samples: int =
     return X
 
 
-def _check_target_tensor(y: Any, n: int, multi_output: bool) -> Tensor:
-    y = y if isinstance(y, Tensor) else torch.as_tensor(np.asarray(y))
+def _numeric_y(y: np.ndarray) -> np.ndarray:
+    """y as numbers, or scikit-learn's error ("could not convert string to float: ...")."""
+    return y if y.dtype.kind in "biuf" else y.astype(np.float64)
+
+
+def _check_target_tensor(y: Any, n: int, multi_output: bool, y_numeric: bool = False) -> Any:
+    """y beside a tensor X: a detached tensor; labels that are not numbers stay NumPy."""
+    if isinstance(y, Tensor):
+        y = y.detach()
+    else:
+        y = np.asarray(y)
+        y = y if y.dtype.isnative else y.astype(y.dtype.newbyteorder("="))  # torch needs native order
+        y = _numeric_y(y) if y_numeric else y
+        y = torch.as_tensor(y) if y.dtype.kind in "biuf" else y
     if y.ndim == 2 and y.shape[1] == 1 and not multi_output:
         y = y[:, 0]
     if y.ndim not in ((1, 2) if multi_output else (1,)):
@@ -77,7 +94,7 @@ def _check_target_tensor(y: Any, n: int, multi_output: bool) -> Tensor:
         raise ValueError(
             f"Found input variables with inconsistent numbers of samples: [{n}, {y.shape[0]}]"
         )
-    if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+    if isinstance(y, Tensor) and y.is_floating_point() and not bool(torch.isfinite(y).all()):
         raise ValueError("Input y contains NaN or infinity.")
     return y
 
@@ -118,19 +135,25 @@ class GpumlEstimator:
         """Validate X (and y unless it is "no_validation").
 
         Tensors stay tensors; sources and memmaps are checked chunk by chunk as they are
-        read (their number of features now); the rest becomes float NumPy.
+        read (their number of features now); the rest becomes float NumPy. Conversion is
+        scikit-learn's, but for float16, computed in float32 (``gpuml.data.float_dtype``).
+        A regressor's y must be numbers.
         """
+        y_numeric = y_numeric or is_regressor(self)
         if isinstance(X, np.memmap) and X.ndim == 2 and X.dtype.kind in "biuf":
             has_y = not (isinstance(y, str) and y == "no_validation") and y is not None
             X = ArraySource(X, np.asarray(y) if has_y else None, validate=True)
             y = None if has_y else y
         if isinstance(X, Source):
-            self._check_source(X, reset=reset)
+            self._check_source(X, reset=reset, ensure_min_samples=ensure_min_samples)
             given_y = not (isinstance(y, str) and y == "no_validation")
             if given_y and y is not None:
                 raise ValueError("y comes from the source: create the source with target=... instead")
             if given_y and X.y_ndim == 0:
                 raise ValueError(f"{_name(self)} requires y: create the source with target=...")
+            if given_y and y_numeric and not X.y_numeric:
+                raise ValueError(f"could not convert string to float: {_name(self)} needs a numeric target, "
+                                 f"and the target of {X.what or 'this source'} holds strings")
             return X, None
         if isinstance(X, Tensor):
             X = _check_tensor(self, X, reset=reset, ensure_min_samples=ensure_min_samples)
@@ -139,18 +162,32 @@ class GpumlEstimator:
             if isinstance(y, str) and y == "no_validation":
                 y = None
             else:
-                y = _check_target_tensor(y, X.shape[0], multi_output)
-                if y_numeric and not y.is_floating_point():
+                y = _check_target_tensor(y, X.shape[0], multi_output, y_numeric)
+                if y_numeric and not y.is_floating_point():  # a tensor: _numeric_y made strings an error
                     y = y.to(X.dtype)
             return X, y
-        kw = dict(dtype=[np.float64, np.float32], reset=reset, ensure_min_samples=ensure_min_samples)
+        half = getattr(X, "dtype", None) == np.float16  # NumPy float16 (scikit-learn: float64)
+        kw = dict(dtype=np.float32 if half else [np.float64, np.float32], reset=reset,
+                  ensure_min_samples=ensure_min_samples)
         if isinstance(y, str) and y == "no_validation":
             return validate_data(self, X, **kw), None
         if isinstance(y, Tensor):
             y = y.detach().cpu().numpy()
-        return validate_data(self, X, y, multi_output=multi_output, y_numeric=y_numeric, **kw)
+        X, y = validate_data(self, X, y, multi_output=multi_output, y_numeric=y_numeric, **kw)
+        return X, (_numeric_y(y) if y_numeric else y)
 
-    def _check_source(self, X: Source, *, reset: bool) -> None:
+    def _check_source(self, X: Source, *, reset: bool, ensure_min_samples: int = 1) -> None:
+        """A source's shape (rows when known) and features against scikit-learn's rules."""
+        n = X.rows_known
+        if n is not None and n < ensure_min_samples:
+            raise ValueError(
+                f"Found array with {n} sample(s) (shape={(n, X.n_features)}) while a minimum of "
+                f"{ensure_min_samples} is required by {_name(self)}."
+            )
+        if X.n_features < 1:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={(n, 0)}) while a minimum of 1 is required by {_name(self)}."
+            )
         if reset:
             self.n_features_in_ = int(X.n_features)
             if X.feature_names:
@@ -177,7 +214,7 @@ class GpumlEstimator:
         if isinstance(X, Source):
             raise ValueError("sample weights of a source come from the source itself, not sample_weight=")
         if isinstance(X, Tensor):
-            w = sample_weight
+            w = sample_weight.detach() if isinstance(sample_weight, Tensor) else sample_weight
             if not isinstance(w, Tensor):
                 w = torch.as_tensor(np.asarray(w, dtype=np.float64))
             w = w.to(device=X.device, dtype=X.dtype)
@@ -238,7 +275,7 @@ class GpumlEstimator:
             return dev
         acc = accelerator()
         if isinstance(X, Source):  # a source that does not know its length (CSV, iterables) is not
-            n, d = (X._n_rows or 1 << 24), X.n_features  # counted just to decide: assume a large one
+            n, d = (X.rows_known or 1 << 24), X.n_features  # counted just to decide: assume a large one
         else:
             n, d = int(X.shape[0]), int(X.shape[1])
         flops, passes = self._work(n, d)
@@ -351,5 +388,5 @@ def to_numpy(t: Tensor) -> np.ndarray:
 def numpy_dtype(X: Any) -> np.dtype:
     """X's dtype as a NumPy dtype (X: an array, a tensor or a source)."""
     if isinstance(X, Tensor):
-        return torch.empty(0, dtype=X.dtype).numpy().dtype
+        return float_dtype(X.dtype) if X.dtype == torch.bfloat16 else torch.empty(0, dtype=X.dtype).numpy().dtype
     return np.dtype(X.dtype)

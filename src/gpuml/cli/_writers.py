@@ -32,13 +32,6 @@ def open_writer(final: str, tmp: str) -> Any:
     return ArrowWriter(tmp, "csv" if low.endswith(".csv") else "parquet")
 
 
-def known_rows(source) -> int | None:
-    """The source's row count if known without reading it (never a counting pass)."""
-    if hasattr(type(source), "rows_known"):
-        return source.rows_known
-    return getattr(source, "_n_rows", None)
-
-
 def _rows_of(source, c):
     """Chunk ``c`` of ``source`` as a source: the same feature names, checks and row numbers."""
     return _window_class()(source, c)
@@ -73,7 +66,7 @@ def stream_outputs(fn, source, final: str, tmp: str, bar=None) -> int:
     from ..device import memory_budget
 
     budget = memory_budget(torch.device("cpu"))
-    known = known_rows(source)
+    known = source.rows_known
     first = next(source.chunks(1), None)
     if first is None:
         raise ValueError("the data has no rows to predict")

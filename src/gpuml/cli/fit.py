@@ -96,7 +96,6 @@ def _fit(args) -> int:
     from ..data import open_source
     from ._model import write_model
     from ._progress import pass_bar
-    from ._writers import known_rows
 
     Est, name = _model_class(args.model)
     params = _params(args.param)
@@ -116,7 +115,7 @@ def _fit(args) -> int:
             est.fit(source, None)  # y comes from the source's target column
         meta = {"target": args.target, "columns": source.feature_names, "data": os.path.abspath(args.data)}
         write_model(tmp, est, meta)
-    rows = known_rows(source)
+    rows = source.rows_known
     secs = bar.seconds if bar else float("nan")
     console.print(f"fitted {est!r} on {'?' if rows is None else f'{rows:,}'} rows x {source.n_features} features"
                   + (f" in {secs:.2f} s ({bar.passes} passes, {bar.rows / max(secs, 1e-9):,.0f} rows/s)"

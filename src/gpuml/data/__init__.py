@@ -2,20 +2,12 @@
 
 from ..device import DeviceMemoryError
 from ._gather import WithTargets, read_targets, resident, take_rows
+from ._iterable import IterableSource
+from ._npy import NpyShardsSource, NpySource
+from ._open import open_source
 from ._pass import plan_rows, report_progress, run_map, run_pass
-from ._sources import (
-    ArraySource,
-    Chunk,
-    CsvSource,
-    IterableSource,
-    NpyShardsSource,
-    NpySource,
-    ParquetSource,
-    Source,
-    all_finite,
-    as_source,
-    open_source,
-)
+from ._sources import ArraySource, Chunk, Source, all_finite, as_source, float_dtype
+from ._tables import CsvSource, ParquetSource
 
 __all__ = [
     "ArraySource",
@@ -30,6 +22,7 @@ __all__ = [
     "WithTargets",
     "all_finite",
     "as_source",
+    "float_dtype",
     "open_source",
     "plan_rows",
     "read_targets",

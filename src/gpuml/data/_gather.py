@@ -22,10 +22,11 @@ def resident(source: Source, device: torch.device, budget: int) -> Source:
     if getattr(source, "on_device", None) == device:
         return source
     extra = (source.n_targets + 1) * 8
-    if source.n_rows * (source.n_features * source.itemsize + extra) > budget:
+    n = source.count_rows()  # a CSV's or an iterable's rows are counted by one read: a multi-pass fit
+    if n * (source.n_features * source.itemsize + extra) > budget:
         return source
     cpu = device.type == "cpu"
-    rows = source.n_rows if cpu and not source.io_bound else max(1, min(source.n_rows, 1 << 20))
+    rows = n if cpu and not source.io_bound else max(1, min(n, 1 << 20))
     parts = [to_device(c, device, None, None) for c in _host_chunks(source, rows, device)]
     # one part is a copy already on an accelerator and a view of memory on the CPU; a file's
     # rows on the CPU (memory-map views) are copied so that they stay in memory
@@ -75,9 +76,10 @@ class WithTargets(Source):
         self.n_features, self.dtype = source.n_features, source.dtype
         self.y_ndim = y.ndim
         self._n_targets = 1 if y.ndim == 1 else int(y.shape[1])
-        self._n_rows = source._n_rows if source._n_rows is not None else len(y)  # no count of a CSV's rows
+        self._rows = len(y)  # known from y: no count of a CSV's rows
         self.random_access, self.io_bound, self.validate = source.random_access, source.io_bound, source.validate
-        self.feature_names = source.feature_names
+        self.feature_names, self.what = source.feature_names, source.what
+        self.where, self.column = source.where, source.column
 
     @property
     def on_device(self):

@@ -73,7 +73,7 @@ def _prefetches(source: Source, device: torch.device) -> bool:
 def _host_chunks(source: Source, rows: int, device: torch.device) -> Iterator[Chunk]:
     """The source's chunks, validated when needed; read ahead (and validated) in a thread
     when that helps."""
-    check = (lambda c: check_chunk(c, source.n_features)) if source.validate else None
+    check = (lambda c: check_chunk(c, source.n_features, source)) if source.validate else None
     if _prefetches(source, device):
         yield from Prefetcher(source.chunks(rows), depth=PREFETCH_DEPTH, pin=device.type == "cuda", check=check)
         return
@@ -103,11 +103,11 @@ def _drive(source: Source, device: torch.device, dtype: torch.dtype | None, byte
             f"{bytes_per_row:,} bytes of working memory (in half of the limit, the other half being "
             f"for what the algorithm keeps), so memory_limit must be at least {2 * bytes_per_row:,} bytes."
         )
-    rows = plan_rows(budget, bytes_per_row, min(source._n_rows or (1 << 62), max_rows or (1 << 62)))
+    rows = plan_rows(budget, bytes_per_row, min(source.rows_known or (1 << 62), max_rows or (1 << 62)))
     stream = torch.cuda.Stream(device) if device.type == "cuda" else None
     progress = _progress.get()
     if progress is not None:
-        progress.start_pass(source._n_rows)
+        progress.start_pass(source.rows_known)
     one_row = (f"One row of this pass needs about {bytes_per_row:,} bytes of working memory on {device}, "
                f"and even that could not be allocated (budget {budget:,} bytes)")
 

@@ -83,7 +83,7 @@ class NeighborsMixin(GpumlEstimator):
         d = index.n_features
         per_query = 4 * (d + 4 * k + k * d) * 8
         itemsize = torch.empty((), dtype=dtype).element_size()
-        rows = min(MAX_QUERY_CHUNK, query_rows(memory_budget(device) // 2, index._n_rows or 1 << 62, itemsize))
+        rows = min(MAX_QUERY_CHUNK, query_rows(memory_budget(device) // 2, index.rows_known or 1 << 62, itemsize))
         return run_map(self._source(X, device), neighbors, device, per_query, max_rows=rows)
 
     @delegable

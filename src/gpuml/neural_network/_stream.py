@@ -48,7 +48,7 @@ def unique_targets(source: Source, device: torch.device) -> np.ndarray:
     """The distinct targets of ``source`` (labels, or rows of a label-indicator matrix), from
     one read of it on the host in chunks sized as a pass's: nothing goes to the device, and only
     the distinct ones are kept."""
-    rows = plan_rows(memory_budget(device) // 2, source.n_features * source.itemsize + 16, source._n_rows or UNKNOWN)
+    rows = plan_rows(memory_budget(device) // 2, source.n_features * source.itemsize + 16, source.rows_known or UNKNOWN)
     seen = None
     for c in source.chunks(rows):
         u = _unique(host(c.y))
@@ -84,7 +84,7 @@ class _Epochs(Source):
         self.inner, self.encode = source, encode
         self.n_features, self.io_bound, self.validate = source.n_features, source.io_bound, source.validate
         self.dtype = source.dtype if np.dtype(source.dtype).kind == "f" else np.dtype(np.float64)
-        self.feature_names, self._n_rows = source.feature_names, source._n_rows
+        self.feature_names, self._rows = source.feature_names, source.rows_known
         self.y_ndim, self._n_targets = 2, n_outputs
         self.seed: int | None = None
         self.y_dtype = np.dtype(np.float32)
@@ -135,7 +135,7 @@ class StreamData:
                     )
                 est._targets(unique_targets(source, device), incremental)  # defines or checks classes_
         self.source, self.device = source, device
-        self.n = source._n_rows or UNKNOWN
+        self.n = source.rows_known or UNKNOWN
         self.n_features = source.n_features
         self.n_outputs = est._stream_outputs(source)
         self.view = _Epochs(source, est._encode, self.n_outputs)
