@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import GpumlEstimator, delegable, to_numpy
 from ..data import ArraySource, run_map, run_pass, take_rows
 from ..device import accumulator_dtype
-from ..ops import Gram, LloydStep, nearest_center, row_norms_sq
+from ..ops import Gram, LloydStep, center_scores, nearest_center, reference, sq_distances
 from ._init import kmeans_plusplus, random_rows
 
 #: Rows k-means++ draws from when the data is not on the device (at least 100 per cluster).
@@ -221,7 +221,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             sums, weights = st.sums, st.weights
             if bool((weights == 0).any()):
                 sums, weights = self._relocate_empty(src, centers, sums, weights, device, acc)
-            new = sums / weights[:, None]
+            new = _average(sums, weights)
             shift = float(((new - centers.to(acc)) ** 2).sum())
             centers = new.to(centers.dtype)
             if self.verbose:
@@ -235,6 +235,8 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         as scikit-learn does (one extra pass, only when a cluster is empty)."""
         empty = torch.nonzero(weights == 0).ravel()
         labels, d2 = self._assign(src, centers, device, acc, per_row=True)
+        if not bool(d2.max() > 0):  # more clusters than distinct rows: nothing to move (as scikit-learn)
+            return sums, weights
         far = torch.topk(d2, int(empty.numel())).indices.cpu().numpy()
         order = np.argsort(far)
         rows = take_rows(src, far[order], device)
@@ -255,12 +257,12 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ``inertia=False``: the labels alone (no per-row norms computed).
         Labels come back to the host chunk by chunk unless the data is on the device.
         """
-        c_norms = row_norms_sq(centers)
+        terms = center_scores(centers)
         total = [torch.zeros((), dtype=acc, device=device)]
         distances = per_row or inertia
 
         def fn(X, y, w):
-            labels, d2 = nearest_center(X, centers, c_norms, distances=distances)
+            labels, d2 = nearest_center(X, centers, terms, distances=distances)
             labels = labels.to(torch.int32)
             if per_row:
                 return labels, d2.to(acc)
@@ -269,7 +271,9 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return labels
 
         on_device = getattr(src, "on_device", None) == device
-        out = run_map(src, fn, device, (2 * self.n_clusters + src.n_features + 4) * 8, to_host=not on_device)
+        # scores and argmin keys (r, k), labels, and the chosen centers, their differences and norms
+        per_row_bytes = 2 * self.n_clusters * 8 + 4 * 8 + 3 * src.n_features * 8
+        out = run_map(src, fn, device, per_row_bytes, to_host=not on_device)
         if per_row or not inertia:
             return out
         return out, total[0]
@@ -308,13 +312,9 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         X = self._check_predict(X)
         device = self._device()
         centers = self._param("cluster_centers_", device, self._dtype(X, device))
-        c_norms = row_norms_sq(centers)
-
-        def dist(c):
-            d2 = row_norms_sq(c)[:, None] + c_norms[None, :] - 2 * (c @ centers.T)  # (r, k)
-            return d2.clamp_min(0).sqrt()
-
-        return self._map_rows(X, dist, (3 * self.n_clusters + X.shape[1]) * 8)
+        ref = reference(centers)
+        per_row = (3 * self.n_clusters + 2 * X.shape[1]) * 8  # distances (r, k), the shifted rows
+        return self._map_rows(X, lambda c: sq_distances(c, centers, ref).sqrt_(), per_row)
 
     @delegable
     def score(self, X, y=None, sample_weight=None):
@@ -338,3 +338,12 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         centers = self._param("cluster_centers_", device, self._dtype(X, device))
         _, inertia = self._assign(self._source(X, device, w=w), centers, device, accumulator_dtype(device))
         return -float(inertia)
+
+
+def _average(sums, weights):
+    """Centers from their sums and weights, (k, d), (k,) -> (k, d); a cluster left without
+    weight (its only rows moved to empty clusters) goes where the heaviest one is, as in
+    scikit-learn, never to 0/0."""
+    has = weights > 0
+    new = sums / torch.where(has, weights, torch.ones_like(weights))[:, None]
+    return torch.where(has[:, None], new, new[int(torch.argmax(weights))])
