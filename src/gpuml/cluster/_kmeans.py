@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import GpumlEstimator, delegable, to_numpy
 from ..data import ArraySource, run_map, run_pass, take_rows
 from ..device import accumulator_dtype
-from ..ops import Gram, LloydStep, center_scores, nearest_center, reference, sq_distances
+from ..ops import CenterTerms, Gram, LloydStep, nearest_center, reference, sq_distances
 from ._init import kmeans_plusplus, random_rows
 
 #: Rows k-means++ draws from when the data is not on the device (at least 100 per cluster).
@@ -257,7 +257,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         ``inertia=False``: the labels alone (no per-row norms computed).
         Labels come back to the host chunk by chunk unless the data is on the device.
         """
-        terms = center_scores(centers)
+        terms = CenterTerms.of(centers)
         total = [torch.zeros((), dtype=acc, device=device)]
         distances = per_row or inertia
 

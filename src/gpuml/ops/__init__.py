@@ -4,9 +4,9 @@ from ._reduction import Reduction
 from .covariance import CovarianceProduct
 from .distances import (
     METRICS,
+    CenterTerms,
     Extent,
     ExtentPass,
-    center_scores,
     exact_distances,
     paired_sq_distances,
     pairwise_scores,
@@ -23,7 +23,7 @@ from .linalg import flip_signs, solve_normal_equations, top_eigh
 from .logistic import LabelTotals, LogisticLoss, LossGrad, row_weights
 
 __all__ = [
-    "METRICS",
+    "CenterTerms",
     "CovarianceProduct",
     "Extent",
     "ExtentPass",
@@ -35,10 +35,10 @@ __all__ = [
     "LloydStep",
     "LogisticLoss",
     "LossGrad",
+    "METRICS",
     "Reduction",
     "TopK",
     "block_sums",
-    "center_scores",
     "exact_distances",
     "flip_signs",
     "merge_topk",

@@ -7,22 +7,24 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .distances import center_scores, paired_sq_distances
+from .distances import CenterTerms, paired_sq_distances
 
 
 def nearest_center(
-    X: Tensor, centers: Tensor, terms: tuple[Tensor, Tensor] | None = None, distances: bool = True
+    X: Tensor, centers: Tensor, terms: CenterTerms | None = None, distances: bool = True,
+    buffer: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Index of and squared distance to the nearest center.
 
     X (r, d), centers (k, d) -> labels (r,) int64, sq_dist (r,) in float64 (float32 on
-    devices without it), or None with ``distances=False``. ``terms``: ``center_scores(centers)``,
-    computed once per pass. The centers are ranked by one matrix product on centers shifted
-    to their mean (``ops.distances.center_scores``), the distance of the chosen one is then
-    computed directly from the rows, so it carries no cancellation error.
+    devices without it), or None with ``distances=False``. ``terms``: ``CenterTerms.of(centers)``,
+    computed once per pass; ``buffer``: (>= r, d) scratch for the shifted rows. The centers are
+    ranked by one matrix product on rows and centers shifted to the centers' mean
+    (``ops.distances.CenterTerms``), the distance to the chosen one is then computed directly
+    from the rows, so it carries no cancellation error either.
     """
-    W, b = center_scores(centers) if terms is None else terms
-    scores = torch.addmm(b[None, :], X, W.T, alpha=-2)  # (r, k): |x - c|² - |x - ref|², scaled
+    terms = CenterTerms.of(centers) if terms is None else terms
+    scores = terms.scores(X, buffer)  # (r, k): a² (|x - c|² - |x - ref|²)
     _, labels = row_argmin_(scores)
     return labels, paired_sq_distances(X, centers[labels]) if distances else None
 
@@ -103,7 +105,8 @@ class LloydStep:
 
     def __init__(self, centers: Tensor, acc_dtype: torch.dtype, inertia: bool = True):
         self.centers = centers
-        self.terms = center_scores(centers)
+        self.terms = CenterTerms.of(centers)
+        self._buffer: Tensor | None = None  # the shifted rows, reused from chunk to chunk
         self.acc_dtype = acc_dtype
         self.inertia = inertia
 
@@ -116,14 +119,17 @@ class LloydStep:
 
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
         k, d = self.centers.shape
-        # scores and their argmin keys (r, k); labels, block ids, sum index; the block sums;
+        # scores and their argmin keys (r, k); labels, block ids, sum index; the shifted rows;
+        # the block sums;
         # weighted rows in float64 (X.to(acc) and times w); the inertia's gathered centers,
         # differences and their float64 norm
-        return 2 * k * itemsize + 4 * 8 + d * itemsize + 2 * d * 8 + (3 * d * 8 if self.inertia else 0)
+        return 2 * k * itemsize + 4 * 8 + 2 * d * itemsize + 2 * d * 8 + (3 * d * 8 if self.inertia else 0)
 
     def update(self, state: LloydState, X: Tensor, start: int, w: Tensor | None) -> LloydState:
         k = self.centers.shape[0]
-        labels, d2 = nearest_center(X, self.centers, self.terms, distances=self.inertia)
+        if self._buffer is None or self._buffer.shape[0] < X.shape[0] or self._buffer.dtype != X.dtype:
+            self._buffer = torch.empty_like(X)
+        labels, d2 = nearest_center(X, self.centers, self.terms, distances=self.inertia, buffer=self._buffer)
         if w is None:
             sums = block_sums(X, labels, k, start, self.acc_dtype)
             weights = torch.bincount(labels, minlength=k).to(self.acc_dtype)
