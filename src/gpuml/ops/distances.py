@@ -123,10 +123,12 @@ class CenterTerms:
         a2 = scale_for(float(Cs.abs().amax())) ** 2 if Cs.numel() else 1.0
         return cls(ref.to(centers.dtype), (Cs * a2).to(centers.dtype), (Cs.square().sum(1) * a2).to(centers.dtype))
 
-    def scores(self, X: Tensor, out: Tensor | None = None) -> Tensor:
-        """(r, d) -> (r, k): the row shift (into ``out``, a reusable (>= r, d) buffer, if
-        given) and one matrix product."""
-        Xs = torch.sub(X, self.ref, out=out[: X.shape[0]]) if out is not None else X - self.ref
+    def shift(self, X: Tensor, out: Tensor | None = None) -> Tensor:
+        """``X - ref``: (r, d) -> (r, d), into ``out`` (a reusable (>= r, d) buffer) if given."""
+        return torch.sub(X, self.ref, out=out[: X.shape[0]]) if out is not None else X - self.ref
+
+    def scores(self, Xs: Tensor) -> Tensor:
+        """Shifted rows (r, d) -> (r, k), one matrix product."""
         return torch.addmm(self.b[None, :], Xs, self.W.T, alpha=-2)
 
 

@@ -24,7 +24,7 @@ def nearest_center(
     from the rows, so it carries no cancellation error either.
     """
     terms = CenterTerms.of(centers) if terms is None else terms
-    scores = terms.scores(X, buffer)  # (r, k): a² (|x - c|² - |x - ref|²)
+    scores = terms.scores(terms.shift(X, buffer))  # (r, k): a² (|x - c|² - |x - ref|²)
     _, labels = row_argmin_(scores)
     return labels, paired_sq_distances(X, centers[labels]) if distances else None
 
@@ -129,17 +129,21 @@ class LloydStep:
         k = self.centers.shape[0]
         if self._buffer is None or self._buffer.shape[0] < X.shape[0] or self._buffer.dtype != X.dtype:
             self._buffer = torch.empty_like(X)
-        labels, d2 = nearest_center(X, self.centers, self.terms, distances=self.inertia, buffer=self._buffer)
+        Xs = self.terms.shift(X, self._buffer)  # (r, d): x - ref, small beside an offset
+        _, labels = row_argmin_(self.terms.scores(Xs))
+        d2 = paired_sq_distances(X, self.centers[labels]) if self.inertia else None
+        ref = self.terms.ref.to(self.acc_dtype)
+        # the sums of the shifted rows (of the data's spread, not its offset) plus weight x ref
         if w is None:
-            sums = block_sums(X, labels, k, start, self.acc_dtype)
             weights = torch.bincount(labels, minlength=k).to(self.acc_dtype)
+            sums = block_sums(Xs, labels, k, start, self.acc_dtype)
             inertia = d2.to(self.acc_dtype).sum() if self.inertia else None
         else:
             w = w.to(self.acc_dtype)
-            sums = torch.zeros_like(state.sums).index_add_(0, labels, X.to(self.acc_dtype) * w[:, None])
             weights = torch.zeros_like(state.weights).index_add_(0, labels, w)
+            sums = torch.zeros_like(state.sums).index_add_(0, labels, Xs.to(self.acc_dtype) * w[:, None])
             inertia = (d2.to(self.acc_dtype) * w).sum() if self.inertia else None
-        return self.merge(state, LloydState(sums, weights, inertia))
+        return self.merge(state, LloydState(sums.add_(weights[:, None] * ref), weights, inertia))
 
     def merge(self, a: LloydState, b: LloydState) -> LloydState:
         inertia = None if a.inertia is None else a.inertia + b.inertia
