@@ -20,9 +20,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import GpumlEstimator, delegable, to_numpy
-from ..data import ArraySource, run_map, run_pass, take_rows
+from ..data import ArraySource, run_pass, take_rows
 from ..device import accumulator_dtype
-from ..ops import CenterTerms, Gram, LloydStep, nearest_center, reference, sq_distances
+from ..ops import Assignment, Gram, LloydStep, reference, sq_distances
 from ._init import kmeans_plusplus, random_rows
 
 #: Rows k-means++ draws from when the data is not on the device (at least 100 per cluster).
@@ -254,29 +254,19 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """Labels (int32) and weighted inertia for the given centers: one pass.
 
         ``per_row``: the squared distance of each row instead of their weighted sum;
-        ``inertia=False``: the labels alone (no per-row norms computed).
-        Labels come back to the host chunk by chunk unless the data is on the device.
+        ``inertia=False``: the labels alone. The labels (and distances) are written into
+        arrays allocated before the pass, on the device when the data is there, else on
+        the host; the pass itself stays within the memory budget.
         """
-        terms = CenterTerms.of(centers)
-        total = [torch.zeros((), dtype=acc, device=device)]
-        distances = per_row or inertia
-
-        def fn(X, y, w):
-            labels, d2 = nearest_center(X, centers, terms, distances=distances)
-            labels = labels.to(torch.int32)
-            if per_row:
-                return labels, d2.to(acc)
-            if inertia:
-                total[0] = total[0] + (d2.to(acc) if w is None else d2.to(acc) * w.to(acc)).sum()
-            return labels
-
         on_device = getattr(src, "on_device", None) == device
-        # scores and argmin keys (r, k), labels, and the chosen centers, their differences and norms
-        per_row_bytes = 2 * self.n_clusters * 8 + 4 * 8 + 3 * src.n_features * 8
-        out = run_map(src, fn, device, per_row_bytes, to_host=not on_device)
-        if per_row or not inertia:
-            return out
-        return out, total[0]
+        where = device if on_device else torch.device("cpu")
+        n = src.n_rows
+        labels = torch.empty(n, dtype=torch.int32, device=where)
+        sq_dist = torch.empty(n, dtype=acc, device=where) if per_row else None
+        total = run_pass(src, Assignment(centers, acc, labels, sq_dist, distances=inertia), device)
+        if per_row:
+            return labels, sq_dist
+        return (labels, total) if inertia else labels
 
     @delegable
     def predict(self, X):

@@ -16,13 +16,14 @@ from .distances import (
     sq_distances,
 )
 from .gram import Gram, GramState
-from .kmeans import LloydState, LloydStep, block_sums, nearest_center
+from .kmeans import Assignment, LloydState, LloydStep, block_sums, nearest_center
 from .knn import KNearest, TopK, merge_topk, query_rows
 from .lbfgs import minimize_lbfgs
 from .linalg import flip_signs, solve_normal_equations, top_eigh
 from .logistic import LabelTotals, LogisticLoss, LossGrad, row_weights
 
 __all__ = [
+    "Assignment",
     "CenterTerms",
     "CovarianceProduct",
     "Extent",

@@ -148,3 +148,56 @@ class LloydStep:
     def merge(self, a: LloydState, b: LloydState) -> LloydState:
         inertia = None if a.inertia is None else a.inertia + b.inertia
         return LloydState(a.sums + b.sums, a.weights + b.weights, inertia)
+
+
+class Assignment:
+    """Reduction: each row's nearest center, written at its row id into ``labels``; the
+    (weighted) inertia as the state.
+
+    The outputs are allocated once, before the pass (a list of per-chunk outputs joined at
+    the end holds them twice, and, interleaved with the chunks' temporaries, keeps the
+    host allocator from reusing their memory).
+
+    Parameters
+    ----------
+    centers : Tensor of shape (k, d)
+    acc_dtype : torch.dtype
+    labels : Tensor of shape (n,), int32, or None
+        Receives the labels (on the host or on the device).
+    sq_dist : Tensor of shape (n,), or None
+        Receives each row's squared distance to its center.
+    distances : bool, default=True
+        Compute the distances (the inertia, ``sq_dist``); False: labels alone, inertia 0.
+    """
+
+    uses_row_offset = True
+
+    def __init__(self, centers: Tensor, acc_dtype: torch.dtype, labels: Tensor | None = None,
+                 sq_dist: Tensor | None = None, distances: bool = True):
+        self.centers, self.acc_dtype, self.labels, self.sq_dist = centers, acc_dtype, labels, sq_dist
+        self.distances = distances or sq_dist is not None
+        self.terms = CenterTerms.of(centers)
+
+    def init(self, n_features: int, device: torch.device) -> Tensor:
+        return torch.zeros((), dtype=self.acc_dtype, device=device)
+
+    def bytes_per_row(self, n_features: int, itemsize: int) -> int:
+        k = self.centers.shape[0]
+        # shifted rows; scores and argmin keys (r, k); labels; the chosen centers, their
+        # differences and their float64 norms
+        dist = n_features * (2 * itemsize + 8) + 8 if self.distances else 0
+        return n_features * itemsize + 2 * k * itemsize + 2 * 8 + dist
+
+    def update(self, state: Tensor, X: Tensor, start: int, w: Tensor | None) -> Tensor:
+        labels, d2 = nearest_center(X, self.centers, self.terms, distances=self.distances)
+        if self.labels is not None:
+            self.labels[start:start + X.shape[0]].copy_(labels)
+        if d2 is None:
+            return state
+        if self.sq_dist is not None:
+            self.sq_dist[start:start + X.shape[0]].copy_(d2)
+        d2 = d2.to(self.acc_dtype)
+        return state + (d2 if w is None else d2 * w.to(self.acc_dtype)).sum()
+
+    def merge(self, a: Tensor, b: Tensor) -> Tensor:
+        return a + b
