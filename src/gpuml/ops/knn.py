@@ -145,7 +145,7 @@ class KNearest:
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
         # the (q, rows) score block, its group minima and a mask, plus the shifted row (and the
         # unit row for cosine)
-        return self.Q.shape[0] * (itemsize + itemsize // 4 + 1) + 3 * n_features * itemsize
+        return self.Q.shape[0] * (itemsize + itemsize // 4 + 1) + n_features * (3 * itemsize + 8)
 
     def update(self, state: TopK, X: Tensor, offset: int, w: Tensor | None) -> TopK:
         Xs = shifted(prepare(X, self.metric), self.ref, self.scale)  # (r, d)
