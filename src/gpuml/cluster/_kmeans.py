@@ -33,10 +33,15 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     """K-means clustering (Lloyd's algorithm) on any PyTorch device.
 
     scikit-learn's :class:`sklearn.cluster.KMeans`. Each iteration is one pass
-    over row chunks: assign each row to its nearest center by a matrix product
-    (never the whole n x k distance matrix), accumulate per-center sums in float64.
+    over row chunks: assign each row to its nearest center by a matrix product on
+    rows and centers shifted to the centers' mean (exact far from the origin, see
+    ``gpuml.ops.distances``; never the whole n x k distance matrix), accumulate
+    per-center sums of the shifted rows in float32 blocks of 1024 rows and float64
+    beyond (the chunk size does not change the result). ``inertia_`` is that of the
+    returned ``labels_`` and ``cluster_centers_``, distances computed directly.
     Initialization draws from NumPy's RandomState as scikit-learn does.
-    An empty cluster is moved onto a row far from its center, as in scikit-learn.
+    An empty cluster is moved onto a row far from its center, as in scikit-learn; one
+    left without rows goes where the heaviest is (never 0/0).
 
     Parameters
     ----------
