@@ -167,3 +167,13 @@ def test_relocation_that_empties_a_cluster_never_nan(device, dtype):
     assert np.isfinite(ours.cluster_centers_).all()
     np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=tol(dtype, 1e-6, 1e-12))
     np.testing.assert_array_equal(ours.labels_, ref.labels_)
+
+
+def test_predict_on_a_one_shot_source(device):
+    # the labels pass writes into labels allocated before it when the row count is known,
+    # and never counts rows (a pass) just for that: a one-shot iterator is read once
+    from gpuml.data import IterableSource
+
+    X = _blobs(9, 1000, 3, 3, 0.0)
+    km = KMeans(3, random_state=0, device=device).fit(X)
+    np.testing.assert_array_equal(km.predict(IterableSource(iter([X[:400], X[400:]]))), km.predict(X))

@@ -265,10 +265,11 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         on_device = getattr(src, "on_device", None) == device
         where = device if on_device else torch.device("cpu")
-        n = src.n_rows
-        labels = torch.empty(n, dtype=torch.int32, device=where)
+        n = src._n_rows if not per_row else src.n_rows  # not counted (a pass) just for this: a list then
+        labels = [] if n is None else torch.empty(n, dtype=torch.int32, device=where)
         sq_dist = torch.empty(n, dtype=acc, device=where) if per_row else None
         total = run_pass(src, Assignment(centers, acc, labels, sq_dist, distances=inertia), device)
+        labels = torch.cat(labels) if isinstance(labels, list) else labels
         if per_row:
             return labels, sq_dist
         return (labels, total) if inertia else labels

@@ -162,8 +162,9 @@ class Assignment:
     ----------
     centers : Tensor of shape (k, d)
     acc_dtype : torch.dtype
-    labels : Tensor of shape (n,), int32, or None
-        Receives the labels (on the host or on the device).
+    labels : Tensor of shape (n,), int32, list or None
+        Receives the labels (on the host or on the device); a list (when the row count
+        is not known before the pass) receives each chunk's labels, on the host.
     sq_dist : Tensor of shape (n,), or None
         Receives each row's squared distance to its center.
     distances : bool, default=True
@@ -190,7 +191,9 @@ class Assignment:
 
     def update(self, state: Tensor, X: Tensor, start: int, w: Tensor | None) -> Tensor:
         labels, d2 = nearest_center(X, self.centers, self.terms, distances=self.distances)
-        if self.labels is not None:
+        if isinstance(self.labels, list):
+            self.labels.append(labels.to(device="cpu", dtype=torch.int32))
+        elif self.labels is not None:
             self.labels[start:start + X.shape[0]].copy_(labels)
         if d2 is None:
             return state
