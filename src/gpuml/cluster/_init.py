@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..data import ArraySource, run_map
-from ..ops import row_norms_sq
+from ..ops import sq_distances
 
 
 def _rows(src: ArraySource, ids: np.ndarray, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -21,14 +21,12 @@ def _rows(src: ArraySource, ids: np.ndarray, device: torch.device, dtype: torch.
 
 
 def _sq_dist(src: ArraySource, P: Tensor, device: torch.device) -> Tensor:
-    """Squared distances from every row of the source to the points P: (n, m), float64."""
-    p_norms = row_norms_sq(P)
+    """Squared distances from every row of the source to the points P: (n, m), float64.
 
-    def fn(X, y, w):
-        d2 = row_norms_sq(X)[:, None] + p_norms[None, :] - 2 * (X @ P.T)  # (r, m)
-        return d2.clamp_min(0).to(torch.float64)
-
-    return run_map(src, fn, device, (src.n_features + 2 * P.shape[0]) * 8)
+    Rows shifted to P's mean before the product (``ops.sq_distances``): exact far from the origin.
+    """
+    return run_map(src, lambda X, y, w: sq_distances(X, P).to(torch.float64), device,
+                   (2 * src.n_features + 3 * P.shape[0]) * 8)
 
 
 def kmeans_plusplus(

@@ -20,9 +20,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import GpumlEstimator, delegable, to_numpy
-from ..data import ArraySource, run_map, run_pass, take_rows
+from ..data import ArraySource, run_pass, take_rows
 from ..device import accumulator_dtype
-from ..ops import Gram, LloydStep, nearest_center, row_norms_sq
+from ..ops import Assignment, Gram, LloydStep, reference, sq_distances
 from ._init import kmeans_plusplus, random_rows
 
 #: Rows k-means++ draws from when the data is not on the device (at least 100 per cluster).
@@ -33,10 +33,15 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     """K-means clustering (Lloyd's algorithm) on any PyTorch device.
 
     scikit-learn's :class:`sklearn.cluster.KMeans`. Each iteration is one pass
-    over row chunks: assign each row to its nearest center by a matrix product
-    (never the whole n x k distance matrix), accumulate per-center sums in float64.
+    over row chunks: assign each row to its nearest center by a matrix product on
+    rows and centers shifted to the centers' mean (exact far from the origin, see
+    ``gpuml.ops.distances``; never the whole n x k distance matrix), accumulate
+    per-center sums of the shifted rows in float32 blocks of 1024 rows and float64
+    beyond (the chunk size does not change the result). ``inertia_`` is that of the
+    returned ``labels_`` and ``cluster_centers_``, distances computed directly.
     Initialization draws from NumPy's RandomState as scikit-learn does.
-    An empty cluster is moved onto a row far from its center, as in scikit-learn.
+    An empty cluster is moved onto a row far from its center, as in scikit-learn; one
+    left without rows goes where the heaviest is (never 0/0).
 
     Parameters
     ----------
@@ -221,7 +226,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             sums, weights = st.sums, st.weights
             if bool((weights == 0).any()):
                 sums, weights = self._relocate_empty(src, centers, sums, weights, device, acc)
-            new = sums / weights[:, None]
+            new = _average(sums, weights)
             shift = float(((new - centers.to(acc)) ** 2).sum())
             centers = new.to(centers.dtype)
             if self.verbose:
@@ -235,6 +240,8 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         as scikit-learn does (one extra pass, only when a cluster is empty)."""
         empty = torch.nonzero(weights == 0).ravel()
         labels, d2 = self._assign(src, centers, device, acc, per_row=True)
+        if not bool(d2.max() > 0):  # more clusters than distinct rows: nothing to move (as scikit-learn)
+            return sums, weights
         far = torch.topk(d2, int(empty.numel())).indices.cpu().numpy()
         order = np.argsort(far)
         rows = take_rows(src, far[order], device)
@@ -252,27 +259,20 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """Labels (int32) and weighted inertia for the given centers: one pass.
 
         ``per_row``: the squared distance of each row instead of their weighted sum;
-        ``inertia=False``: the labels alone (no per-row norms computed).
-        Labels come back to the host chunk by chunk unless the data is on the device.
+        ``inertia=False``: the labels alone. The labels (and distances) are written into
+        arrays allocated before the pass, on the device when the data is there, else on
+        the host; the pass itself stays within the memory budget.
         """
-        c_norms = row_norms_sq(centers)
-        total = [torch.zeros((), dtype=acc, device=device)]
-        distances = per_row or inertia
-
-        def fn(X, y, w):
-            labels, d2 = nearest_center(X, centers, c_norms, distances=distances)
-            labels = labels.to(torch.int32)
-            if per_row:
-                return labels, d2.to(acc)
-            if inertia:
-                total[0] = total[0] + (d2.to(acc) if w is None else d2.to(acc) * w.to(acc)).sum()
-            return labels
-
         on_device = getattr(src, "on_device", None) == device
-        out = run_map(src, fn, device, (2 * self.n_clusters + src.n_features + 4) * 8, to_host=not on_device)
-        if per_row or not inertia:
-            return out
-        return out, total[0]
+        where = device if on_device else torch.device("cpu")
+        n = src._n_rows if not per_row else src.n_rows  # not counted (a pass) just for this: a list then
+        labels = [] if n is None else torch.empty(n, dtype=torch.int32, device=where)
+        sq_dist = torch.empty(n, dtype=acc, device=where) if per_row else None
+        total = run_pass(src, Assignment(centers, acc, labels, sq_dist, distances=inertia), device)
+        labels = torch.cat(labels) if isinstance(labels, list) else labels
+        if per_row:
+            return labels, sq_dist
+        return (labels, total) if inertia else labels
 
     @delegable
     def predict(self, X):
@@ -308,13 +308,9 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         X = self._check_predict(X)
         device = self._device()
         centers = self._param("cluster_centers_", device, self._dtype(X, device))
-        c_norms = row_norms_sq(centers)
-
-        def dist(c):
-            d2 = row_norms_sq(c)[:, None] + c_norms[None, :] - 2 * (c @ centers.T)  # (r, k)
-            return d2.clamp_min(0).sqrt()
-
-        return self._map_rows(X, dist, (3 * self.n_clusters + X.shape[1]) * 8)
+        ref = reference(centers)
+        per_row = (3 * self.n_clusters + 2 * X.shape[1]) * 8  # distances (r, k), the shifted rows
+        return self._map_rows(X, lambda c: sq_distances(c, centers, ref).sqrt_(), per_row)
 
     @delegable
     def score(self, X, y=None, sample_weight=None):
@@ -338,3 +334,12 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         centers = self._param("cluster_centers_", device, self._dtype(X, device))
         _, inertia = self._assign(self._source(X, device, w=w), centers, device, accumulator_dtype(device))
         return -float(inertia)
+
+
+def _average(sums, weights):
+    """Centers from their sums and weights, (k, d), (k,) -> (k, d); a cluster left without
+    weight (its only rows moved to empty clusters) goes where the heaviest one is, as in
+    scikit-learn, never to 0/0."""
+    has = weights > 0
+    new = sums / torch.where(has, weights, torch.ones_like(weights))[:, None]
+    return torch.where(has[:, None], new, new[int(torch.argmax(weights))])

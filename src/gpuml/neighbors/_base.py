@@ -13,8 +13,8 @@ from torch import Tensor
 
 from ..base import GpumlEstimator, delegable
 from ..data import Source, as_source, resident, run_map, run_pass
-from ..device import memory_budget, resident_budget
-from ..ops import KNearest, prepare, query_rows
+from ..device import accumulator_dtype, memory_budget, resident_budget
+from ..ops import ExtentPass, KNearest, query_rows
 
 #: Query rows handled together; bounds the (q, rows) score block with the planner.
 MAX_QUERY_CHUNK = 4096
@@ -52,30 +52,38 @@ class NeighborsMixin(GpumlEstimator):
         return "euclidean" if self.metric == "l2" else self.metric
 
     def _fit_index(self, X) -> None:
-        """Store the indexed rows (as given: NumPy, or a tensor left where it is)."""
+        """Keep the indexed rows in memory, as scikit-learn does: NumPy, or a tensor left
+        where it is. A source (a file, a memmap) is read into host memory now, so that the
+        fitted model never depends on the file staying where and as it was."""
         self.effective_metric_ = self._effective_metric()
         self.effective_metric_params_ = {}
+        if isinstance(X, Source):
+            X = _read_rows(X)
         self._fit_X = X
         self.n_samples_fit_ = int(X.shape[0])
         self._reset_cache()
 
-    def _index_source(self, device: torch.device, dtype: torch.dtype) -> Source:
-        """The indexed rows as a source, kept on the device when they fit half the budget."""
+    def _index_source(self, device: torch.device, dtype: torch.dtype) -> tuple[Source, torch.Tensor, float]:
+        """The indexed rows as a source, kept on the device when they fit half the budget,
+        with their reference point and radius (``ops.distances``: the frame distances are
+        ranked in)."""
         cache = self.__dict__.setdefault("_dev_cache", {})
         key = ("index", str(device), dtype)
         if key not in cache:
-            cache[key] = resident(as_source(self._fit_X), device, resident_budget(device) // 2)
+            index = resident(as_source(self._fit_X), device, resident_budget(device) // 2)
+            extent = run_pass(index, ExtentPass(self.effective_metric_, accumulator_dtype(device)), device, dtype=dtype)
+            cache[key] = (index, *extent.reference(dtype))
         return cache[key]
 
     def _query(self, X, k: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """(distances, indices), each (n_queries, k), ascending, ties by smaller index."""
         dtype = self._dtype(X, device)
-        index = self._index_source(device, dtype)
+        index, ref, rad = self._index_source(device, dtype)
         metric = self.effective_metric_
 
         def neighbors(Q, y, w):
-            top = run_pass(index, KNearest(prepare(Q, metric), k, metric), device, dtype=dtype)
-            return top.scores, top.index
+            top = run_pass(index, KNearest(Q, k, metric, ref, rad), device, dtype=dtype)
+            return top.scores.to(dtype), top.index  # distances in float64, returned in X's dtype
 
         # a query row holds itself, its top-k state and its k gathered candidates; counted 4x so
         # the query chunk takes at most 1/8 of the budget, leaving the rest to the inner pass, whose
@@ -173,3 +181,9 @@ def _drop_self(dist: Tensor, ind: Tensor) -> tuple[Tensor, Tensor]:
     own[missing, 0] = True
     keep = ~own
     return dist[keep].reshape(n, k1 - 1), ind[keep].reshape(n, k1 - 1)
+
+
+def _read_rows(source: Source):
+    """All of a source's rows (validated as they are read) as one host array: (n, d)."""
+    X = resident(source, torch.device("cpu"), 1 << 62).X  # a file's rows are copied, not mapped
+    return X.numpy() if isinstance(X, Tensor) else np.asarray(X)

@@ -160,6 +160,11 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
 
     def _probas(self, X):
         w, ind, X = self._neighbor_weights(X)
+        if bool((w == 0).all(1).any()):  # scikit-learn's check and words (its regressor gives NaN)
+            raise ValueError(
+                "All neighbors of some sample is getting zero weights. Please modify 'weights' to avoid "
+                "this case if you are using a user-defined function."
+            )
         device = w.device
         y = self._param("_y", device, torch.int64)
         y = y[:, None] if y.ndim == 1 else y  # (n, n_outputs)

@@ -15,9 +15,13 @@ class NearestNeighbors(NeighborsMixin, BaseEstimator):
 
     scikit-learn's :class:`sklearn.neighbors.NearestNeighbors` for the metrics
     "euclidean" (also "minkowski" with p=2, "l2"), "sqeuclidean" and "cosine".
-    Distances are ranked by matrix products, one pass over the indexed rows per
-    query chunk (no n x m matrix is ever whole), then recomputed directly for
-    the k chosen rows, so they carry no cancellation error.
+    Distances are ranked by matrix products on rows shifted to the index mean and
+    scaled by a power of two (exact far from the origin and near float32's overflow),
+    one pass over the indexed rows per query chunk (no n x m matrix is ever whole),
+    then recomputed directly in float64 for the k chosen rows, so they carry no
+    cancellation error. The indexed rows are kept in memory, as in scikit-learn: a
+    source (a ``.npy`` file, a memmap) is read at fit, so the model does not depend
+    on the file afterwards.
     ``radius_neighbors`` is not implemented yet.
 
     Parameters

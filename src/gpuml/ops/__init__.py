@@ -2,17 +2,32 @@
 
 from ._reduction import Reduction
 from .covariance import CovarianceProduct
-from .distances import METRICS, exact_distances, pairwise_scores, prepare, row_norms_sq
+from .distances import (
+    METRICS,
+    CenterTerms,
+    Extent,
+    ExtentPass,
+    exact_distances,
+    paired_sq_distances,
+    pairwise_scores,
+    prepare,
+    reference,
+    row_norms_sq,
+    sq_distances,
+)
 from .gram import Gram, GramState
-from .kmeans import LloydState, LloydStep, nearest_center
+from .kmeans import Assignment, LloydState, LloydStep, block_sums, nearest_center
 from .knn import KNearest, TopK, merge_topk, query_rows
 from .lbfgs import minimize_lbfgs
 from .linalg import flip_signs, solve_normal_equations, top_eigh
 from .logistic import LabelTotals, LogisticLoss, LossGrad, row_weights
 
 __all__ = [
-    "METRICS",
+    "Assignment",
+    "CenterTerms",
     "CovarianceProduct",
+    "Extent",
+    "ExtentPass",
     "Gram",
     "GramState",
     "KNearest",
@@ -21,18 +36,23 @@ __all__ = [
     "LloydStep",
     "LogisticLoss",
     "LossGrad",
+    "METRICS",
     "Reduction",
     "TopK",
+    "block_sums",
     "exact_distances",
     "flip_signs",
     "merge_topk",
     "minimize_lbfgs",
     "nearest_center",
+    "paired_sq_distances",
     "pairwise_scores",
     "prepare",
     "query_rows",
+    "reference",
     "row_norms_sq",
     "row_weights",
     "solve_normal_equations",
+    "sq_distances",
     "top_eigh",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .distances import exact_distances, pairwise_scores, prepare, row_norms_sq
+from .distances import exact_distances, pairwise_scores, prepare, radius, row_norms_sq, scale_for, shifted, wide_dtype
 
 #: Columns of an index chunk the score block is sized for (see ``query_rows``).
 INDEX_ROWS = 16384
@@ -105,42 +105,54 @@ def merge_topk(a: TopK, b: TopK, k: int) -> TopK:
 class KNearest:
     """Reduction: the k nearest indexed rows of the fixed query chunk ``Q``.
 
-    Candidates are ranked by matrix products, then their distances are
-    recomputed directly from the rows (no cancellation error), so the state holds
-    exact distances and the global row ids (the chunk's row offset plus position).
+    Candidates are ranked by one matrix product on rows shifted to the reference point
+    ``ref`` (the index mean, see ``ops.distances``) and scaled by a power of two, so the
+    ranking holds far from the origin and near float32's overflow; the candidates'
+    distances are then recomputed directly from the original rows in float64, so the
+    state holds scikit-learn's float64 distances and the global row ids (the chunk's row
+    offset plus position).
 
     Parameters
     ----------
     Q : Tensor of shape (q, d)
-        Query rows, ``prepare``-d for the metric.
+        Query rows, as given.
     k : int
         Neighbors to keep.
     metric : str
         "euclidean", "sqeuclidean" or "cosine".
+    ref : Tensor of shape (d,)
+        Reference point: the mean of the indexed rows as the metric compares them
+        (unit rows for cosine).
+    index_radius : float, default=0.0
+        Largest ``|x_j - ref_j|`` over the indexed rows; with the queries' own it sets the scale.
     """
 
     uses_row_offset = True  # update receives the chunk's first row id instead of y
 
-    def __init__(self, Q: Tensor, k: int, metric: str):
-        self.Q, self.k, self.metric = Q, k, metric
+    def __init__(self, Q: Tensor, k: int, metric: str, ref: Tensor, index_radius: float = 0.0):
+        self.Q, self.k, self.metric, self.ref = Q, k, metric, ref
+        Qp = prepare(Q, metric)
+        self.scale = scale_for(max(index_radius, radius(Qp, ref)))
+        self.Qs = shifted(Qp, ref, self.scale)  # (q, d)
 
     def init(self, n_features: int, device: torch.device) -> TopK:
         q = self.Q.shape[0]
         return TopK(
-            torch.full((q, 0), float("inf"), dtype=self.Q.dtype, device=device),
+            torch.full((q, 0), float("inf"), dtype=wide_dtype(self.Q), device=device),
             torch.zeros((q, 0), dtype=torch.int64, device=device),
         )
 
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
-        # the (q, rows) score block, its group minima and a mask, plus the row itself (twice for cosine)
-        return self.Q.shape[0] * (itemsize + itemsize // 4 + 1) + 2 * n_features * itemsize
+        # the (q, rows) score block, its group minima and a mask, plus the shifted row (and the
+        # unit row for cosine)
+        return self.Q.shape[0] * (itemsize + itemsize // 4 + 1) + n_features * (3 * itemsize + 8)
 
     def update(self, state: TopK, X: Tensor, offset: int, w: Tensor | None) -> TopK:
-        X = prepare(X, self.metric)
-        norms = None if self.metric == "cosine" else row_norms_sq(X)
-        scores = pairwise_scores(self.Q, X, norms, self.metric)  # (q, r)
+        Xs = shifted(prepare(X, self.metric), self.ref, self.scale)  # (r, d)
+        scores = pairwise_scores(self.Qs, Xs, row_norms_sq(Xs), self.metric)  # (q, r)
+        del Xs
         i = smallest(scores, min(self.k, X.shape[0]))  # (q, kk)
-        dist = exact_distances(self.Q, X[i], self.metric)  # (q, kk)
+        dist = exact_distances(self.Q, X[i], self.metric)  # (q, kk), float64
         return self.merge(state, TopK(dist, i + offset))
 
     def merge(self, a: TopK, b: TopK) -> TopK:
