@@ -86,7 +86,7 @@ def test_every_source_yields_the_same_rows(files, data, kind, rows):
     assert [c.start for c in chunks] == list(range(0, N, rows))
     np.testing.assert_allclose(np.concatenate([np.asarray(c.X) for c in chunks]), X, rtol=1e-15)
     np.testing.assert_array_equal(np.concatenate([np.asarray(c.y) for c in chunks]).astype(np.int64), y)
-    assert src.n_rows == N and src.n_features == D
+    assert src.count_rows() == N and src.n_features == D
 
 
 FITS = {

@@ -45,7 +45,7 @@ def kmeans_plusplus(
     -------
     centers : Tensor of shape (k, n_features)
     """
-    n = src.n_rows
+    n = src.count_rows()
     trials = 2 + int(np.log(k))
     p = (w / w.sum()).cpu().numpy()
     first = rng.choice(n, p=p / p.sum())
@@ -69,5 +69,5 @@ def random_rows(
 ) -> Tensor:
     """k distinct rows drawn with probability proportional to their weight: (k, d)."""
     p = (w / w.sum()).cpu().numpy()
-    ids = rng.choice(src.n_rows, size=k, replace=False, p=p / p.sum())
+    ids = rng.choice(src.count_rows(), size=k, replace=False, p=p / p.sum())
     return _rows(src, ids, device, dtype)

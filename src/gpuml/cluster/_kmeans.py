@@ -187,14 +187,14 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             moments = run_pass(src, Gram(acc, diagonal=True, weighted=False), device)
             n, tol = moments.count, float((moments.cxx / moments.count).mean()) * self.tol
         else:
-            n, tol = src.n_rows, 0.0
+            n, tol = src.count_rows(), 0.0
         if n < self.n_clusters:
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
         rng = check_random_state(self.random_state)
         init_src = w_init = None
         if isinstance(self.init, str) or callable(self.init):  # an explicit array needs no rows
             init_src = self._init_rows(src, n, rng, device)
-            w_init = (torch.ones(init_src.n_rows, dtype=acc, device=device) if init_src.w is None
+            w_init = (torch.ones(init_src.count_rows(), dtype=acc, device=device) if init_src.w is None
                       else init_src.w.to(device=device, dtype=acc))
         best = None
         for _ in range(self._n_init()):
@@ -265,7 +265,7 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         on_device = getattr(src, "on_device", None) == device
         where = device if on_device else torch.device("cpu")
-        n = src._n_rows if not per_row else src.n_rows  # not counted (a pass) just for this: a list then
+        n = src.rows_known if not per_row else src.count_rows()  # not counted (a pass) just for this: a list then
         labels = [] if n is None else torch.empty(n, dtype=torch.int32, device=where)
         sq_dist = torch.empty(n, dtype=acc, device=where) if per_row else None
         total = run_pass(src, Assignment(centers, acc, labels, sq_dist, distances=inertia), device)

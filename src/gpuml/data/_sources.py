@@ -130,11 +130,6 @@ class Source:
         return self._rows
 
     @property
-    def n_rows(self) -> int:
-        """``count_rows()``: may read the whole source once; ``rows_known`` never does."""
-        return self.count_rows()
-
-    @property
     def shape(self) -> tuple[int, int]:
         """``(count_rows(), n_features)``."""
         return (self.count_rows(), self.n_features)

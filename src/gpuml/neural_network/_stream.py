@@ -94,7 +94,7 @@ class _Epochs(Source):
         if self.seed is None or not inner.random_access:
             chunks = inner.chunks(rows)
         else:
-            n = inner.n_rows
+            n = inner.count_rows()
             starts = np.random.RandomState(self.seed).permutation(np.arange(0, n, rows))
             chunks = (_read_range(inner, int(s), min(int(s) + rows, n)) for s in starts)
         for c in chunks:
