@@ -321,14 +321,16 @@ class GpumlEstimator:
             cache[key] = torch.as_tensor(np.asarray(getattr(self, name)), dtype=dtype, device=device)
         return cache[key]
 
-    def _param_split(self, name: str, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    def _param_split(self, name: str, device: torch.device, dtype: torch.dtype,
+                     value: Any = None) -> tuple[Tensor, Tensor]:
         """A float64 fitted attribute as ``hi + lo`` in ``dtype`` (hi its rounding, lo the rest):
         ``(X - hi) - lo`` centers float32 X on a float64 mean without the mean's rounding
-        error (at 1e5 from the origin, 0.004 in float32) and on every device."""
+        error (at 1e5 from the origin, 0.004 in float32) and on every device. ``value``, when
+        given, is used instead of the attribute (cached under ``name``)."""
         cache = self.__dict__.setdefault("_dev_cache", {})
         key = (name, "split", str(device), dtype)
         if key not in cache:
-            full = np.asarray(getattr(self, name), dtype=np.float64)
+            full = np.asarray(getattr(self, name) if value is None else value, dtype=np.float64)
             hi = full.astype(numpy_dtype(torch.empty(0, dtype=dtype)))  # on the host: MPS has no float64
             lo = (full - hi).astype(hi.dtype)
             cache[key] = (torch.as_tensor(hi, device=device), torch.as_tensor(lo, device=device))

@@ -218,10 +218,9 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _mean_split(self, device, dtype):
         """mean_ as hi + lo in ``dtype``: the float64 mean of the fit while mean_ is as it left it."""
         saved = self.__dict__.get("_mean64")
-        exact = saved is not None and np.array_equal(saved[1], self.mean_)
-        if exact and "_mean_exact" not in self.__dict__:
-            self._mean_exact = saved[0]
-        return self._param_split("_mean_exact" if exact else "mean_", device, dtype)
+        if saved is not None and np.array_equal(saved[1], self.mean_):
+            return self._param_split("_mean64", device, dtype, value=saved[0])
+        return self._param_split("mean_", device, dtype)
 
     def _sklearn_fits(self, X) -> bool:
         """scikit-learn's "covariance_eigh" forms XᵀX - n m mᵀ, which loses every digit far
