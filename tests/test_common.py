@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -225,3 +226,75 @@ def test_exported_names():
         assert sorted(mod.__all__) == mod.__all__
         for name in mod.__all__:
             assert hasattr(mod, name)
+
+
+# -- feature names and X, whichever engine "auto" picks ----------------------------------------
+def _force_engine(monkeypatch, engine):
+    """Make "auto" choose ``engine`` ("sklearn" or "gpuml") on the CPU for every fit."""
+    from gpuml.device import _auto
+
+    def choose(work, rates, accelerator="cpu", *, allow_sklearn=True):
+        pick = engine if allow_sklearn else "gpuml"
+        return _auto.Decision("cpu", pick, f"cpu/{pick}: forced by the test", {})
+
+    monkeypatch.setattr(_auto, "choose", choose)
+
+
+NAMED_CASES = CASES[:4] + [(lambda d: PCA(2, svd_solver="full", device=d), False, "transform")] + CASES[5:]
+
+
+@pytest.mark.parametrize("engine", ["sklearn", "gpuml"])
+@pytest.mark.parametrize("make,needs_y,method", NAMED_CASES, ids=IDS)
+def test_feature_names_are_kept_and_checked_whichever_engine_fits(make, needs_y, method, engine, monkeypatch):
+    """As scikit-learn: names kept; predicting on the same frame is silent, on an array warns,
+    on reordered or renamed columns is an error. Before, a DataFrame fit handed to
+    scikit-learn lost its names: every predict warned and reordered columns were accepted."""
+    _force_engine(monkeypatch, engine)
+    df = pd.DataFrame(X_IRIS, columns=["sl", "sw", "pl", "pw"])
+    est = make(None).fit(df, Y_IRIS if needs_y else None)
+    if type(est).__name__ != "StandardScaler":  # (never delegated)
+        assert est.engine_ == engine
+    assert list(est.feature_names_in_) == ["sl", "sw", "pl", "pw"]
+    call = getattr(est, method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expected = _first(call(df))
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        np.testing.assert_allclose(_first(call(X_IRIS)), expected)
+    with pytest.raises(ValueError, match="feature names"):
+        call(df[["sw", "sl", "pl", "pw"]])
+    with pytest.raises(ValueError, match="feature names"):
+        call(df.rename(columns={"pw": "petal_width"}))
+    # a later fit on a plain array forgets the names, on either engine
+    est.fit(X_IRIS, Y_IRIS if needs_y else None)
+    assert not hasattr(est, "feature_names_in_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        call(X_IRIS)
+
+
+@pytest.mark.parametrize("engine", ["sklearn", "gpuml"])
+@pytest.mark.parametrize("solver", ["full", "covariance_eigh"])
+def test_pca_copy_false_fit_transform_equals_sklearn_and_leaves_X(engine, solver, monkeypatch):
+    """Before: the delegated fit centered X in place, then gpuml transformed the centered X
+    (off by up to 4.5). Now the result is scikit-learn's (to 1e-10) and X is never
+    modified, whichever engine runs (gpuml's copy=False is documented as never writing X)."""
+    from sklearn.decomposition import PCA as SkPCA
+
+    _force_engine(monkeypatch, engine)
+    X = X_IRIS + 10.0
+    X_before = X.copy()
+    ours = PCA(2, copy=False, svd_solver=solver).fit_transform(X)
+    np.testing.assert_array_equal(X, X_before)
+    ref = SkPCA(2, copy=False, svd_solver=solver).fit_transform(X.copy())
+    np.testing.assert_allclose(np.abs(ours), np.abs(ref), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("Est", [LinearRegression, Ridge])
+def test_copy_x_false_never_modifies_X(Est, monkeypatch):
+    _force_engine(monkeypatch, "sklearn")
+    X = X_IRIS + 10.0
+    X_before = X.copy()
+    est = Est(copy_X=False).fit(X, Y_IRIS)
+    assert est.engine_ == "sklearn"
+    np.testing.assert_array_equal(X, X_before)

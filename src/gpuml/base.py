@@ -250,6 +250,11 @@ class GpumlEstimator:
     #: scikit-learn's estimator of the same name may run the fit on the CPU ("auto" delegation).
     _delegates_to_sklearn = False
 
+    def _sklearn_fits(self, X: Any) -> bool:
+        """Whether "auto" may hand the fit of this in-memory X to scikit-learn (its result is
+        as accurate as gpuml's there); estimators refine it where scikit-learn is not."""
+        return self._delegates_to_sklearn
+
     def _work(self, n: int, d: int) -> tuple[float, float]:
         """(FLOPs per pass, passes) of a fit on n x d rows, for the ``device="auto"`` cost model."""
         return 2.0 * n * d, 1.0
@@ -281,7 +286,7 @@ class GpumlEstimator:
         flops, passes = self._work(n, d)
         on_device = str(X.device) if isinstance(X, Tensor) else None
         work = _auto.Work(type(self).__name__, n, d, flops, passes, numpy_dtype(X).itemsize, on_device)
-        allow_sklearn = self._delegates_to_sklearn and isinstance(X, np.ndarray)
+        allow_sklearn = isinstance(X, np.ndarray) and self._sklearn_fits(X)
         decision = _auto.choose(work, _auto.rates(acc), str(acc) if acc is not None else "cpu",
                                 allow_sklearn=allow_sklearn)
         self.device_, self.engine_, self.engine_reason_ = decision.device, decision.engine, decision.reason
@@ -293,9 +298,10 @@ class GpumlEstimator:
         scikit-learn, fit it on the raw data (it validates once) and return True."""
         self.__dict__.pop("_early_device", None)
         spec = self._device_spec()
-        if not (self._delegates_to_sklearn and _is_auto(spec)
-                and type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind in "fiu" and X.size > 0):
+        if not (_is_auto(spec) and type(X) is np.ndarray and X.ndim == 2
+                and X.dtype.kind in "fiu" and X.size > 0 and self._sklearn_fits(X)):
             return False
+        self.__dict__.pop("feature_names_in_", None)  # a plain array has none: not the last fit's
         device = self._decide(X)
         if self.engine_ != "sklearn":
             self._early_device = device  # the fit's own _decide call takes it, not deciding twice
@@ -304,13 +310,22 @@ class GpumlEstimator:
         return True
 
     def _fit_sklearn(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
-        """Fit scikit-learn's estimator of the same name and take its fitted attributes."""
+        """Fit scikit-learn's estimator of the same name and take its fitted attributes.
+
+        X is never modified, whichever engine runs (``copy=False`` would let scikit-learn
+        center it in place). The feature names that validation recorded (X is then already
+        an array) are given to scikit-learn's estimator, which checks them at predict time.
+        """
         import importlib
 
         family = type(self).__module__.split(".")[1]  # gpuml.<family>._module
         cls = getattr(importlib.import_module(f"sklearn.{family}"), type(self).__name__)
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "device"}
+        params.update({k: True for k in ("copy", "copy_X", "copy_x") if k in params})
         fitted = cls(**params).fit(X, y, **fit_params)
+        names = self.__dict__.get("feature_names_in_")
+        if names is not None and not hasattr(fitted, "feature_names_in_"):
+            fitted.feature_names_in_ = names
         for name, value in vars(fitted).items():
             if name.endswith("_") and not name.startswith("_"):
                 setattr(self, name, value)
@@ -341,6 +356,21 @@ class GpumlEstimator:
         key = (name, str(device), dtype)
         if key not in cache:
             cache[key] = torch.as_tensor(np.asarray(getattr(self, name)), dtype=dtype, device=device)
+        return cache[key]
+
+    def _param_split(self, name: str, device: torch.device, dtype: torch.dtype,
+                     value: Any = None) -> tuple[Tensor, Tensor]:
+        """A float64 fitted attribute as ``hi + lo`` in ``dtype`` (hi its rounding, lo the rest):
+        ``(X - hi) - lo`` centers float32 X on a float64 mean without the mean's rounding
+        error (at 1e5 from the origin, 0.004 in float32) and on every device. ``value``, when
+        given, is used instead of the attribute (cached under ``name``)."""
+        cache = self.__dict__.setdefault("_dev_cache", {})
+        key = (name, "split", str(device), dtype)
+        if key not in cache:
+            full = np.asarray(getattr(self, name) if value is None else value, dtype=np.float64)
+            hi = full.astype(numpy_dtype(torch.empty(0, dtype=dtype)))  # on the host: MPS has no float64
+            lo = (full - hi).astype(hi.dtype)
+            cache[key] = (torch.as_tensor(hi, device=device), torch.as_tensor(lo, device=device))
         return cache[key]
 
     def _reset_cache(self) -> None:

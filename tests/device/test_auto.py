@@ -143,10 +143,10 @@ def test_estimators_record_what_they_ran_on_and_why(monkeypatch, caplog):
     monkeypatch.setattr(_auto, "rates", lambda acc: NO_GPU)
     X = np.random.default_rng(0).standard_normal((500, 4)) * [1.0, 2.0, 3.0, 4.0]
     with caplog.at_level(logging.INFO, logger="gpuml"):
-        auto = PCA(2).fit(X)
+        auto = PCA(2, svd_solver="full").fit(X)  # (sklearn's "covariance_eigh" is never delegated)
     assert auto.engine_ == "sklearn" and auto.device_ == "cpu"
     assert auto.engine_reason_.startswith("cpu/sklearn: ") and auto.engine_reason_ in caplog.text
-    explicit = PCA(2, device="cpu").fit(X)
+    explicit = PCA(2, svd_solver="full", device="cpu").fit(X)
     assert (explicit.engine_, explicit.engine_reason_) == ("gpuml", "cpu/gpuml: asked for explicitly (device='cpu')")
     # the delegated fit is still a gpuml model with scikit-learn's fitted attributes
     assert isinstance(auto, PCA)

@@ -36,7 +36,10 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
     copy_X : bool, default=True
         Kept for compatibility: X is never modified.
     tol : float, default=1e-6
-        Kept for compatibility (scikit-learn uses it for sparse and positive solvers).
+        Singular values of the (centered) X below ``tol`` times the largest count as
+        zero, as scikit-learn's ``lstsq(cond=tol)``: with features on scales 1e7 apart,
+        the default drops the smallest-scale direction, as scikit-learn does; ``tol=0``
+        keeps every direction above rounding.
     n_jobs : int, default=None
         Kept for compatibility; parallelism comes from the device.
     positive : bool, default=False
@@ -98,13 +101,11 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
         self : LinearRegression
         """
         _no_positive(self)
-        fitted = self._fit_least_squares(X, y, sample_weight, 0.0)
+        fitted = self._fit_least_squares(X, y, sample_weight, 0.0, cond=self.tol)
         if fitted is None:
             return self
-        n, G = fitted
+        n, G, self.rank_ = fitted
         lam = torch.linalg.eigvalsh(G).flip(0).clamp_min(0)  # (d,) descending
-        cutoff = G.shape[0] * torch.finfo(G.dtype).eps * lam[0]
-        self.rank_ = int((lam > cutoff).sum())
         self.singular_ = np.sqrt(lam.cpu().numpy()[: min(n, G.shape[0])])
         return self
 

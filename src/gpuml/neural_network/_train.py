@@ -271,21 +271,59 @@ def find_batch_size(trainer: Trainer, budget: int) -> int:
 
 # -- L-BFGS ----------------------------------------------------------------------------
 
+class _NonFinite(Exception):
+    """The loss or gradient of an L-BFGS evaluation is inf or NaN."""
+
+
+class _LineSearchFailed(Exception):
+    """An L-BFGS line search used more than ``_MAX_LS`` evaluations."""
+
+
+#: Loss evaluations one L-BFGS iteration may use (torch's own max_ls default).
+_MAX_LS = 25
+
+
 def run_lbfgs(trainer: Trainer, *, max_iter: int, max_fun: int, tol: float, verbose: bool) -> tuple[int, float]:
     """Full-batch L-BFGS (strong-Wolfe line search) over all rows; returns (iterations, final loss).
 
     Warns as scikit-learn does when it stops at ``max_iter`` / ``max_fun`` short of ``tol``.
     """
     net = trainer.net
+    seen = {"iter": -1, "evals": 0, "loss": float("inf"), "best": None}
 
     def closure() -> Tensor:
+        # torch gives one line search every evaluation left (max_fun): on a flat or overflowing
+        # loss that is minutes; scipy's L-BFGS-B (scikit-learn's) stops a line search at 20
+        it = opt.state[net.theta].get("n_iter", 0)
+        if it != seen["iter"]:
+            seen.update(iter=it, evals=0)
+        seen["evals"] += 1
+        if seen["evals"] > _MAX_LS:
+            raise _LineSearchFailed
         loss = trainer.data.full_gradient(trainer)
+        if not (bool(torch.isfinite(loss)) and bool(torch.isfinite(net.grad).all())):
+            raise _NonFinite
+        if float(loss) < seen["loss"]:
+            seen.update(loss=float(loss), best=net.theta.detach().clone())
         net.theta.grad = net.grad
         return loss
 
     opt = torch.optim.LBFGS([net.theta], lr=1, max_iter=max_iter, max_eval=max_fun, tolerance_grad=tol,
                             tolerance_change=_FTOL, history_size=10, line_search_fn="strong_wolfe")
-    opt.step(closure)
+    stuck = False
+    try:
+        opt.step(closure)
+    except _LineSearchFailed:  # the weights are a trial step: back to the best seen
+        stuck = True
+        with torch.no_grad():
+            net.theta.copy_(seen["best"])
+    except (_NonFinite, RuntimeError) as exc:  # RuntimeError: a step too large for the weights' dtype
+        if isinstance(exc, RuntimeError) and "overflow" not in str(exc):
+            raise
+        raise ValueError(
+            "lbfgs: the loss or its gradient is not finite (overflow). The input data may contain "
+            "large values and need to be preprocessed (sklearn.preprocessing.StandardScaler)."
+        ) from None
     state = opt.state[net.theta]
     n_iter, n_eval = int(state.get("n_iter", 0)), int(state.get("func_evals", 0))
     net.theta.grad = None
@@ -293,7 +331,15 @@ def run_lbfgs(trainer: Trainer, *, max_iter: int, max_fun: int, tol: float, verb
     gmax = float(net.grad.abs().max())
     if verbose:
         print(f"L-BFGS: {n_iter} iterations, {n_eval} loss evaluations, loss = {loss:.8f}")
-    if (n_iter >= max_iter or n_eval >= max_fun) and not gmax <= tol:
+    if stuck and not gmax <= tol:
+        warnings.warn(
+            f"lbfgs failed to converge after {n_iter} iteration(s): the line search found no step "
+            f"that decreases the loss in {_MAX_LS} evaluations (largest gradient entry {gmax:.3g}, "
+            f"tol={tol}).\nScale the data (sklearn.preprocessing.StandardScaler).",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    elif (n_iter >= max_iter or n_eval >= max_fun) and not gmax <= tol:
         what = "iterations" if n_iter >= max_iter else "loss evaluations"
         warnings.warn(
             f"lbfgs failed to converge after {n_iter} iteration(s): it reached the maximum number of "

@@ -144,10 +144,12 @@ class StandardScaler(GpumlEstimator, OneToOneFeatureMixin, TransformerMixin, Bas
         return self
 
     def _shift_scale(self, device, dtype):
+        """(hi, lo, scale): the float64 mean as hi + lo in ``dtype`` (zeros without with_mean)."""
         d = self.n_features_in_
-        mean = self._param("mean_", device, dtype) if self.with_mean else torch.zeros(d, dtype=dtype, device=device)
+        zero = torch.zeros(d, dtype=dtype, device=device)
+        hi, lo = self._param_split("mean_", device, dtype) if self.with_mean else (zero, zero)
         scale = self._param("scale_", device, dtype) if self.with_std else torch.ones(d, dtype=dtype, device=device)
-        return mean, scale
+        return hi, lo, scale
 
     def transform(self, X, copy=None):
         """Standardize X.
@@ -164,8 +166,9 @@ class StandardScaler(GpumlEstimator, OneToOneFeatureMixin, TransformerMixin, Bas
         """
         X = self._check_predict(X)
         device = self._device()
-        mean, scale = self._shift_scale(device, self._dtype(X, device))
-        return self._map_rows(X, lambda c: (c - mean) / scale, 3 * X.shape[1] * 8)
+        hi, lo, scale = self._shift_scale(device, self._dtype(X, device))
+        # (X - hi) - lo: far from the origin the float32 rounding of mean_ would be the error
+        return self._map_rows(X, lambda c: ((c - hi) - lo) / scale, 3 * X.shape[1] * 8)
 
     def inverse_transform(self, X, copy=None):
         """Undo :meth:`transform`.
@@ -182,5 +185,5 @@ class StandardScaler(GpumlEstimator, OneToOneFeatureMixin, TransformerMixin, Bas
         """
         X = self._check_predict(X)
         device = self._device()
-        mean, scale = self._shift_scale(device, self._dtype(X, device))
-        return self._map_rows(X, lambda c: c * scale + mean, 3 * X.shape[1] * 8)
+        hi, lo, scale = self._shift_scale(device, self._dtype(X, device))
+        return self._map_rows(X, lambda c: (c * scale + lo) + hi, 3 * X.shape[1] * 8)
