@@ -6,7 +6,6 @@ from .distances import METRICS, exact_distances, pairwise_scores, prepare, row_n
 from .gram import Gram, GramState
 from .kmeans import LloydState, LloydStep, nearest_center
 from .knn import KNearest, TopK, merge_topk, query_rows
-from .lbfgs import minimize_lbfgs
 from .linalg import flip_signs, solve_normal_equations, top_eigh
 from .logistic import LabelTotals, LogisticLoss, LossGrad, row_weights
 
@@ -26,7 +25,6 @@ __all__ = [
     "exact_distances",
     "flip_signs",
     "merge_topk",
-    "minimize_lbfgs",
     "nearest_center",
     "pairwise_scores",
     "prepare",

@@ -25,16 +25,17 @@ def row_weights(y: Tensor, w: Tensor | None, class_weight: Tensor | None, dtype:
 
 
 class LabelTotals:
-    """Reduction: total sample weight (times class weight) of the rows of each label.
+    """Reduction: total sample weight of the rows of each label (their count when unweighted).
 
     Parameters
     ----------
     n_labels : int
-    class_weight : Tensor of shape (n_labels,), default=None
+    dtype : torch.dtype
+        Of the totals.
     """
 
-    def __init__(self, n_labels: int, dtype: torch.dtype, class_weight: Tensor | None = None):
-        self.n_labels, self.dtype, self.class_weight = n_labels, dtype, class_weight
+    def __init__(self, n_labels: int, dtype: torch.dtype):
+        self.n_labels, self.dtype = n_labels, dtype
 
     def init(self, n_features: int, device: torch.device) -> Tensor:
         return torch.zeros(self.n_labels, dtype=self.dtype, device=device)
@@ -42,10 +43,9 @@ class LabelTotals:
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
         return 32
 
-    def update(self, state: Tensor, X: Tensor, y: Tensor, w: Tensor | None) -> Tensor:
-        w = row_weights(y, w, self.class_weight, self.dtype)
-        w = torch.ones(len(y), dtype=self.dtype, device=y.device) if w is None else w
-        return self.merge(state, torch.zeros_like(state).index_add_(0, y.long(), w))
+    def update(self, state: Tensor, X: Tensor | None, y: Tensor, w: Tensor | None) -> Tensor:
+        w = torch.ones(len(y), dtype=self.dtype, device=y.device) if w is None else w.to(self.dtype)
+        return self.merge(state, torch.zeros_like(state).index_add_(0, y.long(), w))  # (n_labels,)
 
     def merge(self, a: Tensor, b: Tensor) -> Tensor:
         return a + b
