@@ -24,6 +24,7 @@ def minimize_lbfgs(
     *,
     max_iter: int,
     tol: float,
+    rough: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
     stacklevel: int = 2,
 ) -> tuple[Tensor, int]:
     """Minimize a smooth function by L-BFGS-B with scikit-learn's "lbfgs" settings.
@@ -40,9 +41,15 @@ def minimize_lbfgs(
         row chunks. Its values must be finite.
     x0 : Tensor of shape (p,)
     max_iter : int
-        Iteration cap; 0 returns ``x0``.
+        Iteration cap of both runs together (0 runs one, as scipy does for scikit-learn).
     tol : float
         Stop when the largest absolute gradient entry is at most ``tol``.
+    rough : callable, default=None
+        A cheaper, less accurate ``loss_and_grad`` (float32 products): L-BFGS runs on it
+        first, then on ``loss_and_grad`` from where that stopped, so that convergence (and the
+        warning) is judged on ``loss_and_grad`` alone. The ``ftol`` test of a rough loss can
+        pass on its rounding noise, far from the optimum; the second run costs one exact
+        evaluation when the first one converged.
     stacklevel : int, default=2
         Of the ConvergenceWarning, counted from the caller.
 
@@ -50,7 +57,7 @@ def minimize_lbfgs(
     -------
     x : Tensor of shape (p,), on x0's device and dtype
     n_iter : int
-        Iterations run (scipy's ``nit``, at most ``max_iter``).
+        Iterations run (scipy's ``nit``, both runs, at most ``max_iter``).
 
     Raises
     ------
@@ -66,27 +73,32 @@ def minimize_lbfgs(
     >>> x.tolist()
     [3.0, 3.0]
     """
-    if max_iter == 0:
-        return x0, 0
     device, dtype = x0.device, x0.dtype
-    evals = [0]
 
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, grad = loss_and_grad(torch.tensor(x, dtype=dtype, device=device))
-        f, g = float(loss), grad.detach().to("cpu", torch.float64).numpy()
-        if not (np.isfinite(f) and np.isfinite(g).all()):
-            raise ValueError(
-                f"The logistic loss or its gradient is not finite (loss={f}) at evaluation {evals[0] + 1} "
-                "of L-BFGS, even in float64: the features are too large in magnitude for this "
-                "problem. Scale them (e.g. sklearn.preprocessing.StandardScaler)."
-            )
-        evals[0] += 1
-        return f, g
+    def host(f: Callable[[Tensor], tuple[Tensor, Tensor]]) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:  # (p,) float64 on the host
+            loss, grad = f(torch.tensor(x, dtype=dtype, device=device))
+            value, g = float(loss), grad.detach().to("cpu", torch.float64).numpy()
+            if not (np.isfinite(value) and np.isfinite(g).all()):
+                raise ValueError(
+                    f"The logistic loss or its gradient is not finite (loss={value}) during L-BFGS, even "
+                    "in float64: the features are too large in magnitude for this problem. Scale them "
+                    "(e.g. sklearn.preprocessing.StandardScaler)."
+                )
+            return value, g
 
-    start = x0.detach().to("cpu", torch.float64).numpy()
-    res = minimize(fun, start, method="L-BFGS-B", jac=True,
-                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps})
-    n_iter = min(int(res.nit), max_iter)
+        return fun
+
+    def run(f: Callable[[Tensor], tuple[Tensor, Tensor]], x: np.ndarray, cap: int):
+        return minimize(host(f), x, method="L-BFGS-B", jac=True,
+                        options={"maxiter": cap, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps})
+
+    x, n_iter = x0.detach().to("cpu", torch.float64).numpy(), 0
+    if rough is not None and max_iter > 1:  # the second run keeps at least one iteration
+        first = run(rough, x, max_iter - 1)
+        x, n_iter = first.x, int(first.nit)
+    res = run(loss_and_grad, x, max_iter - n_iter)
+    n_iter = min(n_iter + int(res.nit), max_iter)
     if res.status != 0:  # scikit-learn's _check_optimize_result, word for word
         msg = f"lbfgs failed to converge after {n_iter} iteration(s) (status={res.status}):\n{res.message}\n"
         if n_iter == max_iter:

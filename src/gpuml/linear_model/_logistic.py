@@ -16,7 +16,7 @@ from torch import Tensor
 from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import Source, WithTargets, read_targets, run_pass
 from ..device import accumulator_dtype
-from ..ops import LabelTotals, LogisticLoss
+from ..ops import AbsColumnMeans, LabelTotals, LogisticLoss
 from ._base import linear_scores
 from ._lbfgs import minimize_lbfgs
 
@@ -196,10 +196,11 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
         p = d + int(self.fit_intercept)
         np_dtype = numpy_dtype(X)
-        # X @ W runs in X's dtype; when float32 products overflow (data near 1e37), that
-        # evaluation and every later one run on X cast to float64
-        cast: list[torch.dtype | None] = [None]
-        narrow = np_dtype != np.float64 and acc == torch.float64
+        narrow = np_dtype != np.float64 and acc == torch.float64  # float32 X on a float64 device
+        if narrow:  # float32 products first only if their rounding is well below tol (not offset or scaled data)
+            sums = run_pass(src, AbsColumnMeans(acc), device)  # (d + 1,)
+            narrow = 10 * torch.finfo(torch.float32).eps * float((sums[:-1] / sums[-1]).max()) <= self.tol
+        cast: list[torch.dtype | None] = [None]  # the dtype of X @ W in the rough passes
 
         def unpack(theta: Tensor) -> tuple[Tensor, Tensor]:
             T = theta.reshape(K, p)
@@ -214,9 +215,11 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
             grad = torch.cat([gW, st.grad_b[:, None] / sw_sum], 1) if self.fit_intercept else gW
             return loss, grad.reshape(-1)
 
-        def loss_and_grad(theta: Tensor) -> tuple[Tensor, Tensor]:
+        def rough(theta: Tensor) -> tuple[Tensor, Tensor]:
+            """X @ W in float32 (fast); where those products overflow (data near 1e37), this
+            evaluation and every later one in float64."""
             loss, grad = evaluate(theta, cast[0])
-            if narrow and cast[0] is None and not bool(torch.isfinite(grad).all() & loss.isfinite()):
+            if cast[0] is None and not bool(torch.isfinite(grad).all() & loss.isfinite()):
                 cast[0] = acc
                 loss, grad = evaluate(theta, acc)
             return loss, grad
@@ -225,7 +228,9 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (K, d):
             start = np.hstack([self.coef_, self.intercept_[:, None]]) if self.fit_intercept else self.coef_
             theta0 = torch.as_tensor(start, dtype=acc, device=device).reshape(-1)
-        theta, n_iter = minimize_lbfgs(loss_and_grad, theta0, max_iter=self.max_iter, tol=self.tol)
+        # float32 X: L-BFGS on float32 products first, judged and finished on float64 ones
+        theta, n_iter = minimize_lbfgs(lambda t: evaluate(t, acc), theta0, max_iter=self.max_iter, tol=self.tol,
+                                       rough=rough if narrow else None)
         W, b = unpack(theta)
         self._reset_cache()
         self.classes_ = classes

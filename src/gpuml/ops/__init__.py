@@ -7,10 +7,11 @@ from .gram import Gram, GramState
 from .kmeans import LloydState, LloydStep, nearest_center
 from .knn import KNearest, TopK, merge_topk, query_rows
 from .linalg import flip_signs, solve_normal_equations, top_eigh
-from .logistic import LabelTotals, LogisticLoss, LossGrad, row_weights
+from .logistic import AbsColumnMeans, LabelTotals, LogisticLoss, LossGrad, row_weights
 
 __all__ = [
     "METRICS",
+    "AbsColumnMeans",
     "CovarianceProduct",
     "Gram",
     "GramState",

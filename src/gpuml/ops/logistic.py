@@ -105,3 +105,36 @@ class LogisticLoss:
 
     def merge(self, a: LossGrad, b: LossGrad) -> LossGrad:
         return LossGrad(a.loss + b.loss, a.grad_W + b.grad_W, a.grad_b + b.grad_b)
+
+
+class AbsColumnMeans:
+    """Reduction: the mean absolute value of each column (state: their sums and the row count).
+
+    The float32 rounding of a gradient entry ``Σ_i g_i x_ij`` is about ``eps * mean_i |x_ij|``
+    (the mean over the rows, ``|g_i| <= 1``): this tells whether float32 products can meet a
+    gradient tolerance.
+
+    Examples
+    --------
+    >>> import torch
+    >>> r = AbsColumnMeans(torch.float64)
+    >>> s = r.update(r.init(2, torch.device("cpu")), torch.tensor([[1.0, -4.0], [-3.0, 0.0]]), None, None)
+    >>> (s[:-1] / s[-1]).tolist()
+    [2.0, 2.0]
+    """
+
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+
+    def init(self, n_features: int, device: torch.device) -> Tensor:
+        return torch.zeros(n_features + 1, dtype=self.dtype, device=device)  # (d + 1,)
+
+    def bytes_per_row(self, n_features: int, itemsize: int) -> int:
+        return n_features * itemsize + 16
+
+    def update(self, state: Tensor, X: Tensor, y: Tensor | None, w: Tensor | None) -> Tensor:
+        sums = X.abs().sum(0, dtype=self.dtype)  # (d,)
+        return self.merge(state, torch.cat([sums, sums.new_full((1,), len(X))]))
+
+    def merge(self, a: Tensor, b: Tensor) -> Tensor:
+        return a + b
