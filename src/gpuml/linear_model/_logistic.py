@@ -166,6 +166,9 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         else:
             check_classification_targets(y)
             classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) == 0:  # a source with no rows (arrays are refused by validation)
+            raise ValueError(f"Found array with 0 sample(s) (shape=(0, {self.n_features_in_})) while a "
+                             "minimum of 1 is required by LogisticRegression.")
         if len(classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the data "
