@@ -70,8 +70,8 @@ def minimize_lbfgs(
     >>> import torch
     >>> f = lambda x: (((x - 3) ** 2).sum(), 2 * (x - 3))
     >>> x, n_iter = minimize_lbfgs(f, torch.zeros(2, dtype=torch.float64), max_iter=50, tol=1e-8)
-    >>> x.tolist()
-    [3.0, 3.0]
+    >>> [round(v, 8) for v in x.tolist()], n_iter
+    ([3.0, 3.0], 2)
     """
     device, dtype = x0.device, x0.dtype
 

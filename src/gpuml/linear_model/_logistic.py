@@ -27,8 +27,13 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     scikit-learn's :class:`sklearn.linear_model.LogisticRegression` with its
     "lbfgs" solver: it minimizes the same objective,
     ``mean_s(loss) + ||W||² / (2 C Σs)`` (sample weights s include class weights),
-    by full-batch L-BFGS in float64 whose loss and gradient are one pass over row
-    chunks. Two classes fit one coefficient row; more fit the multinomial model.
+    by scipy's L-BFGS-B with scikit-learn's options, whose loss and gradient are one
+    pass over row chunks (float64 sums): convergence, ``n_iter_`` and the
+    ConvergenceWarning are scikit-learn's. On float32 data the products ``X @ W`` run in
+    float32 while their rounding is well below ``tol`` (not for offset or badly scaled
+    features), and the last iterations, which decide convergence, in float64 (also every
+    pass where float32 products overflow). Two classes fit one coefficient row; more fit
+    the multinomial model.
 
     Parameters
     ----------
@@ -41,7 +46,8 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     dual : bool, default=False
         Only False is supported.
     tol : float, default=1e-4
-        Stop when the largest gradient entry is at most ``tol``.
+        Stop when the largest gradient entry is at most ``tol`` (or, as in scipy, when the
+        loss stops decreasing by more than 64 float64 epsilons, relatively).
     fit_intercept : bool, default=True
     intercept_scaling : float, default=1
         Kept for compatibility (used by scikit-learn's liblinear only).
