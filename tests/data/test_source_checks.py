@@ -72,7 +72,7 @@ class TestParquetFolders:
         assert "__index_level_0__" in pq.read_schema(tmp_path / "i.parquet").names
         src = ParquetSource(tmp_path / "i.parquet", target="b")
         assert src.feature_names == ["a"]
-        np.testing.assert_array_equal(Ridge(alpha=0, device=CPU).fit(src).coef_, [1.5])
+        np.testing.assert_allclose(Ridge(alpha=0, device=CPU).fit(src).coef_, [1.5], rtol=1e-12)
 
 
 class TestNpy:

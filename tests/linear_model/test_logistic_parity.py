@@ -158,3 +158,13 @@ def test_cost_model_sees_this_fits_classes_when_deciding(monkeypatch):
     est.fit(X, np.arange(200) % 5)
     est.fit(X, np.arange(200) % 2)
     assert seen[0] == 4.0 * 100 * 2 * 5 and seen[-1] == 4.0 * 100 * 2 * 1
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+def test_balanced_class_weight_counts_sample_weight(name, device, dtype):
+    # scikit-learn >= 1.6: "balanced" weighs each class by Σs / (n_classes * Σ_class s)
+    X, y = DATA[name]
+    X = X.astype(dtype)
+    sw = np.random.default_rng(2).uniform(0.1, 3.0, X.shape[0]) * np.where(y == y.max(), 4.0, 1.0)
+    ours, ref = _fit_pair(X, y, dtype, device, sample_weight=sw, class_weight="balanced")
+    _check_all(ours, ref, X, dtype)

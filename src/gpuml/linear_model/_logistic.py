@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
@@ -17,8 +16,9 @@ from torch import Tensor
 from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import Source, WithTargets, read_targets, run_pass
 from ..device import accumulator_dtype
-from ..ops import LabelTotals, LogisticLoss, minimize_lbfgs, row_weights
+from ..ops import AbsColumnMeans, LabelTotals, LogisticLoss
 from ._base import linear_scores
+from ._lbfgs import minimize_lbfgs
 
 
 class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
@@ -27,8 +27,13 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     scikit-learn's :class:`sklearn.linear_model.LogisticRegression` with its
     "lbfgs" solver: it minimizes the same objective,
     ``mean_s(loss) + ||W||² / (2 C Σs)`` (sample weights s include class weights),
-    by full-batch L-BFGS in float64 whose loss and gradient are one pass over row
-    chunks. Two classes fit one coefficient row; more fit the multinomial model.
+    by scipy's L-BFGS-B with scikit-learn's options, whose loss and gradient are one
+    pass over row chunks (float64 sums): convergence, ``n_iter_`` and the
+    ConvergenceWarning are scikit-learn's. On float32 data the products ``X @ W`` run in
+    float32 while their rounding is well below ``tol`` (not for offset or badly scaled
+    features), and the last iterations, which decide convergence, in float64 (also every
+    pass where float32 products overflow). Two classes fit one coefficient row; more fit
+    the multinomial model.
 
     Parameters
     ----------
@@ -41,7 +46,8 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     dual : bool, default=False
         Only False is supported.
     tol : float, default=1e-4
-        Stop when the largest gradient entry is at most ``tol``.
+        Stop when the largest gradient entry is at most ``tol`` (or, as in scipy, when the
+        loss stops decreasing by more than 64 float64 epsilons, relatively).
     fit_intercept : bool, default=True
     intercept_scaling : float, default=1
         Kept for compatibility (used by scikit-learn's liblinear only).
@@ -166,6 +172,9 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         else:
             check_classification_targets(y)
             classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) == 0:  # a source with no rows (arrays are refused by validation)
+            raise ValueError(f"Found array with 0 sample(s) (shape=(0, {self.n_features_in_})) while a "
+                             "minimum of 1 is required by LogisticRegression.")
         if len(classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the data "
@@ -183,45 +192,55 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
             src = self._source(WithTargets(X, codes), device, resident=True)
         else:
             src = self._source(X, device, y=codes, w=w, resident=True)
-        cw = self._class_weights(codes, classes, device, acc)
-        if isinstance(X, Source):  # its weights come with its rows: one pass
-            sw_sum = float(run_pass(src, LabelTotals(len(classes), acc, cw), device).sum())
-        else:  # labels and weights are in memory: no pass over X
-            rw = row_weights(codes.to(device), None if w is None else torch.as_tensor(w, device=device), cw, acc)
-            sw_sum = float(len(codes)) if rw is None else float(rw.sum())
+        # weighted count of each class: one pass for a source (its weights come with its rows),
+        # none over X for labels and weights in memory
+        totals = LabelTotals(len(classes), acc)
+        if isinstance(X, Source):
+            totals = run_pass(src, totals, device)
+        else:
+            totals = totals.update(totals.init(d, device), None, codes.to(device),
+                                   None if w is None else torch.as_tensor(w, device=device))
+        cw = self._class_weights(classes, totals, device, acc)
+        sw_sum = float(totals.sum() if cw is None else (totals * cw).sum())  # Σ sample x class weight
         l2 = 0.0 if np.isinf(C) else 1.0 / (C * sw_sum)
         p = d + int(self.fit_intercept)
+        np_dtype = numpy_dtype(X)
+        narrow = np_dtype != np.float64 and acc == torch.float64  # float32 X on a float64 device
+        if narrow:  # float32 products first only if their rounding is well below tol (not offset or scaled data)
+            sums = run_pass(src, AbsColumnMeans(acc), device)  # (d + 1,)
+            narrow = 10 * torch.finfo(torch.float32).eps * float((sums[:-1] / sums[-1]).max()) <= self.tol
+        cast: list[torch.dtype | None] = [None]  # the dtype of X @ W in the rough passes
 
         def unpack(theta: Tensor) -> tuple[Tensor, Tensor]:
             T = theta.reshape(K, p)
             b = T[:, d] if self.fit_intercept else torch.zeros(K, dtype=acc, device=device)
             return T[:, :d], b
 
-        def loss_and_grad(theta: Tensor) -> tuple[Tensor, Tensor]:
+        def evaluate(theta: Tensor, dtype: torch.dtype | None) -> tuple[Tensor, Tensor]:
             W, b = unpack(theta)
-            st = run_pass(src, LogisticLoss(W, b, cw), device)
+            st = run_pass(src, LogisticLoss(W, b, cw), device, dtype=dtype)
             loss = st.loss / sw_sum + 0.5 * l2 * (W * W).sum()
             gW = st.grad_W / sw_sum + l2 * W
             grad = torch.cat([gW, st.grad_b[:, None] / sw_sum], 1) if self.fit_intercept else gW
             return loss, grad.reshape(-1)
 
+        def rough(theta: Tensor) -> tuple[Tensor, Tensor]:
+            """X @ W in float32 (fast); where those products overflow (data near 1e37), this
+            evaluation and every later one in float64."""
+            loss, grad = evaluate(theta, cast[0])
+            if cast[0] is None and not bool(torch.isfinite(grad).all() & loss.isfinite()):
+                cast[0] = acc
+                loss, grad = evaluate(theta, acc)
+            return loss, grad
+
         theta0 = torch.zeros(K * p, dtype=acc, device=device)
         if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (K, d):
             start = np.hstack([self.coef_, self.intercept_[:, None]]) if self.fit_intercept else self.coef_
             theta0 = torch.as_tensor(start, dtype=acc, device=device).reshape(-1)
-        if self.max_iter == 0:
-            theta, n_iter, converged = theta0, 0, True
-        else:
-            theta, n_iter, converged = minimize_lbfgs(loss_and_grad, theta0, max_iter=self.max_iter, gtol=self.tol)
-        if not converged:
-            warnings.warn(
-                f"lbfgs failed to converge after {n_iter} iteration(s): the largest gradient entry is "
-                f"above tol={self.tol}. Increase the number of iterations (max_iter) or scale the data.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        # float32 X: L-BFGS on float32 products first, judged and finished on float64 ones
+        theta, n_iter = minimize_lbfgs(lambda t: evaluate(t, acc), theta0, max_iter=self.max_iter, tol=self.tol,
+                                       rough=rough if narrow else None)
         W, b = unpack(theta)
-        np_dtype = numpy_dtype(X)
         self._reset_cache()
         self.classes_ = classes
         self.coef_ = to_numpy(W).astype(np_dtype)
@@ -229,16 +248,16 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
         return self
 
-    def _class_weights(self, codes: Tensor, classes: np.ndarray, device, acc) -> Tensor | None:
-        """One weight per class from ``class_weight`` ("balanced": n / (n_classes * count), as
-        scikit-learn's ``compute_class_weight``; only the class counts leave the device)."""
+    def _class_weights(self, classes: np.ndarray, totals: Tensor, device, acc) -> Tensor | None:
+        """One weight per class from ``class_weight``, as scikit-learn >= 1.6 computes them:
+        "balanced" is ``Σs / (n_classes * Σ_class s)`` over the sample weights ``s``
+        (``totals``: the weighted count of each class); a dict goes through
+        :func:`sklearn.utils.class_weight.compute_class_weight` (its checks and errors)."""
         if self.class_weight is None:
             return None
         if self.class_weight == "balanced":
-            counts = to_numpy(torch.bincount(codes.long(), minlength=len(classes))).astype(np.float64)
-            cw = len(codes) / (len(classes) * counts)
-        else:
-            cw = np.array([self.class_weight.get(c, 1.0) for c in classes])
+            return totals.sum() / (len(classes) * totals)
+        cw = compute_class_weight(self.class_weight, classes=classes, y=classes)
         return torch.as_tensor(cw, dtype=acc, device=device)
 
     @delegable

@@ -18,11 +18,11 @@ from .distances import (
 from .gram import Gram, GramState
 from .kmeans import Assignment, LloydState, LloydStep, block_sums, nearest_center
 from .knn import KNearest, TopK, merge_topk, query_rows
-from .lbfgs import minimize_lbfgs
 from .linalg import flip_signs, solve_normal_equations, top_eigh
-from .logistic import LabelTotals, LogisticLoss, LossGrad, row_weights
+from .logistic import AbsColumnMeans, LabelTotals, LogisticLoss, LossGrad, row_weights
 
 __all__ = [
+    "AbsColumnMeans",
     "Assignment",
     "CenterTerms",
     "CovarianceProduct",
@@ -43,7 +43,6 @@ __all__ = [
     "exact_distances",
     "flip_signs",
     "merge_topk",
-    "minimize_lbfgs",
     "nearest_center",
     "paired_sq_distances",
     "pairwise_scores",

@@ -25,16 +25,17 @@ def row_weights(y: Tensor, w: Tensor | None, class_weight: Tensor | None, dtype:
 
 
 class LabelTotals:
-    """Reduction: total sample weight (times class weight) of the rows of each label.
+    """Reduction: total sample weight of the rows of each label (their count when unweighted).
 
     Parameters
     ----------
     n_labels : int
-    class_weight : Tensor of shape (n_labels,), default=None
+    dtype : torch.dtype
+        Of the totals.
     """
 
-    def __init__(self, n_labels: int, dtype: torch.dtype, class_weight: Tensor | None = None):
-        self.n_labels, self.dtype, self.class_weight = n_labels, dtype, class_weight
+    def __init__(self, n_labels: int, dtype: torch.dtype):
+        self.n_labels, self.dtype = n_labels, dtype
 
     def init(self, n_features: int, device: torch.device) -> Tensor:
         return torch.zeros(self.n_labels, dtype=self.dtype, device=device)
@@ -42,10 +43,9 @@ class LabelTotals:
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
         return 32
 
-    def update(self, state: Tensor, X: Tensor, y: Tensor, w: Tensor | None) -> Tensor:
-        w = row_weights(y, w, self.class_weight, self.dtype)
-        w = torch.ones(len(y), dtype=self.dtype, device=y.device) if w is None else w
-        return self.merge(state, torch.zeros_like(state).index_add_(0, y.long(), w))
+    def update(self, state: Tensor, X: Tensor | None, y: Tensor, w: Tensor | None) -> Tensor:
+        w = torch.ones(len(y), dtype=self.dtype, device=y.device) if w is None else w.to(self.dtype)
+        return self.merge(state, torch.zeros_like(state).index_add_(0, y.long(), w))  # (n_labels,)
 
     def merge(self, a: Tensor, b: Tensor) -> Tensor:
         return a + b
@@ -105,3 +105,36 @@ class LogisticLoss:
 
     def merge(self, a: LossGrad, b: LossGrad) -> LossGrad:
         return LossGrad(a.loss + b.loss, a.grad_W + b.grad_W, a.grad_b + b.grad_b)
+
+
+class AbsColumnMeans:
+    """Reduction: the mean absolute value of each column (state: their sums and the row count).
+
+    The float32 rounding of a gradient entry ``Σ_i g_i x_ij`` is about ``eps * mean_i |x_ij|``
+    (the mean over the rows, ``|g_i| <= 1``): this tells whether float32 products can meet a
+    gradient tolerance.
+
+    Examples
+    --------
+    >>> import torch
+    >>> r = AbsColumnMeans(torch.float64)
+    >>> s = r.update(r.init(2, torch.device("cpu")), torch.tensor([[1.0, -4.0], [-3.0, 0.0]]), None, None)
+    >>> (s[:-1] / s[-1]).tolist()
+    [2.0, 2.0]
+    """
+
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+
+    def init(self, n_features: int, device: torch.device) -> Tensor:
+        return torch.zeros(n_features + 1, dtype=self.dtype, device=device)  # (d + 1,)
+
+    def bytes_per_row(self, n_features: int, itemsize: int) -> int:
+        return n_features * itemsize + 16
+
+    def update(self, state: Tensor, X: Tensor, y: Tensor | None, w: Tensor | None) -> Tensor:
+        sums = X.abs().sum(0).to(self.dtype)  # (d,) in X's dtype (a scale: its rounding does not matter), fast
+        return self.merge(state, torch.cat([sums, sums.new_full((1,), len(X))]))
+
+    def merge(self, a: Tensor, b: Tensor) -> Tensor:
+        return a + b
