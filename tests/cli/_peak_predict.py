@@ -8,18 +8,11 @@ Usage: python _peak_predict.py MODEL DATA OUT MEMORY_LIMIT
 import json
 import os
 import sys
-import threading
-import time
 
 import numpy as np
 
-
-def rss_anon() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no RssAnon in /proc/self/status")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+from _procstat import peak_rss_anon  # noqa: E402
 
 
 def main() -> None:
@@ -29,21 +22,9 @@ def main() -> None:
     small = os.path.join(os.path.dirname(out), "warm.npy")  # lazy imports and initializations first
     np.save(small, np.load(data, mmap_mode="r")[:100])
     assert gpuml(["predict", model, small, "--out", out, "--quiet"]) == 0
-    base = peak = rss_anon()
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss_anon())
-            time.sleep(0.001)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    rc = gpuml(["predict", model, data, "--out", out, "--memory-limit", limit, "--quiet"])
-    done.set()
-    t.join()
-    print(json.dumps({"rc": rc, "peak_extra": max(peak, rss_anon()) - base}))
+    with peak_rss_anon() as peak:
+        rc = gpuml(["predict", model, data, "--out", out, "--memory-limit", limit, "--quiet"])
+    print(json.dumps({"rc": rc, "peak_extra": peak["extra"]}))
 
 
 if __name__ == "__main__":

@@ -6,19 +6,13 @@ Usage: python _kmeans_peak.py FILE MEMORY_LIMIT K
 """
 
 import json
+import os
 import sys
-import threading
-import time
 
 import numpy as np
 
-
-def rss_anon() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no RssAnon in /proc/self/status")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+from _procstat import peak_rss_anon  # noqa: E402
 
 
 def main() -> None:
@@ -30,23 +24,9 @@ def main() -> None:
     init = np.array(np.load(path, mmap_mode="r")[:k])
     make = lambda: KMeans(k, init=init, n_init=1, max_iter=1, tol=0, device="cpu")  # noqa: E731
     make().fit(np.random.rand(500, init.shape[1]).astype(init.dtype))  # warm up lazy initializations
-    base = peak = rss_anon()
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss_anon())
-            time.sleep(0.001)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    with gpuml.config_context(memory_limit=limit):
+    with peak_rss_anon() as peak, gpuml.config_context(memory_limit=limit):
         est = make().fit(NpySource(path))
-    done.set()
-    t.join()
-    peak = max(peak, rss_anon())
-    print(json.dumps({"peak_extra": peak - base, "centers": est.cluster_centers_.tolist(),
+    print(json.dumps({"peak_extra": peak["extra"], "centers": est.cluster_centers_.tolist(),
                       "inertia": est.inertia_, "labels_bytes": est.labels_.nbytes}))
 
 

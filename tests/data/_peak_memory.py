@@ -6,19 +6,14 @@ Usage: python _peak_memory.py FILE MEMORY_LIMIT MODEL (MEMORY_LIMIT "default": t
 """
 
 import json
+import os
 import sys
-import threading
 import time
 
 import numpy as np
 
-
-def rss_anon() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no RssAnon in /proc/self/status")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+from _procstat import peak_rss_anon  # noqa: E402
 
 
 def main() -> None:
@@ -33,26 +28,12 @@ def main() -> None:
                                      tol=0, device="cpu")}[model]
     d = np.load(path, mmap_mode="r").shape[1] - 1
     make().fit(np.random.rand(200, d), np.random.rand(200))  # warm up lazy initializations
-    base = peak = rss_anon()
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss_anon())
-            time.sleep(0.001)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
     t0 = time.perf_counter()
-    with gpuml.config_context(memory_limit=None if limit == "default" else limit):
+    with peak_rss_anon() as peak, gpuml.config_context(memory_limit=None if limit == "default" else limit):
         est = make().fit(NpySource(path, target=-1), None)
     seconds = time.perf_counter() - t0
-    done.set()
-    t.join()
-    peak = max(peak, rss_anon())
     result = est.coef_ if model == "Ridge" else est.cluster_centers_
-    print(json.dumps({"peak_extra": peak - base, "seconds": seconds, "result": np.asarray(result).tolist()}))
+    print(json.dumps({"peak_extra": peak["extra"], "seconds": seconds, "result": np.asarray(result).tolist()}))
 
 
 if __name__ == "__main__":

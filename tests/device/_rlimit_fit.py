@@ -5,18 +5,14 @@ Usage: python _rlimit_fit.py FILE HEADROOM_BYTES
 """
 
 import json
+import os
 import resource
 import sys
 
 import numpy as np
 
-
-def vm_size() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmSize in /proc/self/status")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+from _procstat import status_bytes  # noqa: E402
 
 
 def main() -> None:
@@ -28,7 +24,7 @@ def main() -> None:
     init = np.load(path, mmap_mode="r")[:4]
     make = lambda: KMeans(4, init=init, n_init=1, max_iter=2, tol=0, device="cpu")  # noqa: E731
     make().fit(np.random.rand(5000, init.shape[1]))  # threads and lazy initializations first
-    limit = vm_size() + headroom
+    limit = status_bytes("VmSize") + headroom
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
     cpu = __import__("torch").device("cpu")
     seen = {"free": free_bytes(cpu), "resident_budget": resident_budget(cpu), "limit": limit}
