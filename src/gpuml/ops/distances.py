@@ -61,6 +61,11 @@ def wide_dtype(X: Tensor) -> torch.dtype:
     return torch.float32
 
 
+#: Below this largest squared norm, rows are rescaled before the product (float32 squares of
+#: values under about 1e-19 would underflow).
+_TINY = 1e-30
+
+
 def reference(P: Tensor) -> Tensor:
     """A reference point near the rows: their mean, summed in float64, in P's dtype. (m, d) -> (d,)."""
     return P.sum(0, dtype=wide_dtype(P)).div_(max(P.shape[0], 1)).to(P.dtype)
@@ -139,10 +144,16 @@ def sq_distances(X: Tensor, P: Tensor, ref: Tensor | None = None) -> Tensor:
     is ``eps`` times the rows' squared distance to ``ref``, however far from the origin.
     """
     ref = reference(P) if ref is None else ref
-    a = scale_for(max(radius(X, ref), radius(P, ref)))
-    Xs, Ps = shifted(X, ref, a), shifted(P, ref, a)
-    d2 = torch.addmm(row_norms_sq(Ps)[None, :], Xs, Ps.T, alpha=-2)  # (r, m)
-    return d2.add_(row_norms_sq(Xs)[:, None]).clamp_min_(0).div_(a * a)
+    Xs, Ps = X - ref, P - ref
+    xn, pn = row_norms_sq(Xs), row_norms_sq(Ps)
+    top = float(torch.maximum(xn.max(), pn.max())) if X.numel() and P.numel() else 0.0
+    a = 1.0
+    if not _TINY < top < torch.finfo(X.dtype).max / 8:  # squares near over- or underflow: rescale
+        a = scale_for(max(radius(X, ref), radius(P, ref)))  # a power of two: exact
+        Xs, Ps = Xs.mul_(a), Ps.mul_(a)
+        xn, pn = row_norms_sq(Xs), row_norms_sq(Ps)
+    d2 = torch.addmm(pn[None, :], Xs, Ps.T, alpha=-2)  # (r, m)
+    return d2.add_(xn[:, None]).clamp_min_(0).div_(a * a)
 
 
 def paired_sq_distances(X: Tensor, P: Tensor) -> Tensor:
