@@ -27,14 +27,35 @@ def resident(source: Source, device: torch.device, budget: int) -> Source:
         return source
     cpu = device.type == "cpu"
     rows = n if cpu and not source.io_bound else max(1, min(n, 1 << 20))
-    parts = [to_device(c, device, None, None) for c in _host_chunks(source, rows, device)]
-    # one part is a copy already on an accelerator and a view of memory on the CPU; a file's
-    # rows on the CPU (memory-map views) are copied so that they stay in memory
-    copy = len(parts) > 1 or (cpu and source.io_bound)
-    join = lambda xs: _concat(xs) if copy and xs[0] is not None else xs[0]  # noqa: E731
-    out = ArraySource(join([p.X for p in parts]), join([p.y for p in parts]), join([p.w for p in parts]))
+    parts = (to_device(c, device, None, None) for c in _host_chunks(source, rows, device))
+    if cpu and not source.io_bound:  # in-memory data: one chunk, a view of memory already there
+        p = next(parts)
+        out = ArraySource(p.X, p.y, p.w)
+    else:  # a file's rows (memory-map views) or an accelerator's copy: written into one allocation
+        out = ArraySource(*_fill(parts, n))
     out.feature_names = source.feature_names
     return out
+
+
+def _fill(parts: Iterator[Chunk], n: int) -> tuple:
+    """The chunks' X, y and w, each copied into one array of ``n`` rows allocated at the first
+    chunk (joining a list of parts would hold the data twice at its peak); host label arrays
+    that are not numbers (strings) are joined."""
+    cols: list = [None, None, None]
+    s = 0
+    for p in parts:
+        e = s + len(p.X)
+        for j, t in enumerate((p.X, p.y, p.w)):
+            if t is None:
+                continue
+            if not isinstance(t, torch.Tensor):  # e.g. string labels, kept on the host
+                cols[j] = (cols[j] or []) + [t]
+                continue
+            if cols[j] is None:
+                cols[j] = t.new_empty((n, *t.shape[1:]))
+            cols[j][s:e] = t
+        s = e
+    return tuple(_concat(c) if isinstance(c, list) else c for c in cols)
 
 
 def take_rows(source: Source, ids: np.ndarray, device: torch.device) -> Chunk:
