@@ -4,11 +4,8 @@ from ._reduction import Reduction
 from .covariance import CovarianceProduct
 from .distances import (
     METRICS,
-    CenterTerms,
-    Extent,
     ExtentPass,
     exact_distances,
-    paired_sq_distances,
     pairwise_scores,
     prepare,
     reference,
@@ -16,7 +13,7 @@ from .distances import (
     sq_distances,
 )
 from .gram import Gram, GramState
-from .kmeans import Assignment, LloydState, LloydStep, block_sums, nearest_center
+from .kmeans import Assignment, LloydState, LloydStep, nearest_center
 from .knn import KNearest, TopK, merge_topk, query_rows
 from .linalg import flip_signs, solve_normal_equations, top_eigh
 from .logistic import AbsColumnMeans, LabelTotals, LogisticLoss, LossGrad, row_weights
@@ -24,9 +21,7 @@ from .logistic import AbsColumnMeans, LabelTotals, LogisticLoss, LossGrad, row_w
 __all__ = [
     "AbsColumnMeans",
     "Assignment",
-    "CenterTerms",
     "CovarianceProduct",
-    "Extent",
     "ExtentPass",
     "Gram",
     "GramState",
@@ -39,12 +34,10 @@ __all__ = [
     "METRICS",
     "Reduction",
     "TopK",
-    "block_sums",
     "exact_distances",
     "flip_signs",
     "merge_topk",
     "nearest_center",
-    "paired_sq_distances",
     "pairwise_scores",
     "prepare",
     "query_rows",

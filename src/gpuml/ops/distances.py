@@ -97,7 +97,7 @@ def shifted(X: Tensor, ref: Tensor, scale: float) -> Tensor:
     return out.mul_(scale) if scale != 1.0 else out
 
 
-def pairwise_scores(Q: Tensor, X: Tensor, x_norms: Tensor, metric: str = "euclidean") -> Tensor:
+def pairwise_scores(Q: Tensor, X: Tensor, x_norms: Tensor) -> Tensor:
     """``|x|² - 2 q·x``, which ranks the rows of X as ``|q - x|²`` does: (q, d), (n, d), (n,) -> (q, n).
 
     Q and X must be ``shifted`` into the same frame (cosine: ``prepare``-d, then shifted);

@@ -11,20 +11,19 @@ from .distances import CenterTerms, paired_sq_distances
 
 
 def nearest_center(
-    X: Tensor, centers: Tensor, terms: CenterTerms | None = None, distances: bool = True,
-    buffer: Tensor | None = None,
+    X: Tensor, centers: Tensor, terms: CenterTerms | None = None, distances: bool = True
 ) -> tuple[Tensor, Tensor | None]:
     """Index of and squared distance to the nearest center.
 
     X (r, d), centers (k, d) -> labels (r,) int64, sq_dist (r,) in float64 (float32 on
     devices without it), or None with ``distances=False``. ``terms``: ``CenterTerms.of(centers)``,
-    computed once per pass; ``buffer``: (>= r, d) scratch for the shifted rows. The centers are
+    computed once per pass. The centers are
     ranked by one matrix product on rows and centers shifted to the centers' mean
     (``ops.distances.CenterTerms``), the distance to the chosen one is then computed directly
     from the rows, so it carries no cancellation error either.
     """
     terms = CenterTerms.of(centers) if terms is None else terms
-    scores = terms.scores(terms.shift(X, buffer))  # (r, k): a² (|x - c|² - |x - ref|²)
+    scores = terms.scores(terms.shift(X))  # (r, k): a² (|x - c|² - |x - ref|²)
     _, labels = row_argmin_(scores)
     return labels, paired_sq_distances(X, centers[labels]) if distances else None
 

@@ -149,7 +149,7 @@ class KNearest:
 
     def update(self, state: TopK, X: Tensor, offset: int, w: Tensor | None) -> TopK:
         Xs = shifted(prepare(X, self.metric), self.ref, self.scale)  # (r, d)
-        scores = pairwise_scores(self.Qs, Xs, row_norms_sq(Xs), self.metric)  # (q, r)
+        scores = pairwise_scores(self.Qs, Xs, row_norms_sq(Xs))  # (q, r)
         del Xs
         i = smallest(scores, min(self.k, X.shape[0]))  # (q, kk)
         dist = exact_distances(self.Q, X[i], self.metric)  # (q, kk), float64
