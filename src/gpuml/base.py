@@ -19,7 +19,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import Tensor
 
 from ._config import get_config
-from .data import ArraySource, Source, all_finite, as_source, float_dtype, run_map
+from .data import ArraySource, Source, all_finite, as_source, converted, float_dtype, run_map
 from .data import resident as _resident
 from .device import resident_budget, resolve_device, supports_float64
 
@@ -82,8 +82,7 @@ def _check_target_tensor(y: Any, n: int, multi_output: bool, y_numeric: bool = F
     if isinstance(y, Tensor):
         y = y.detach()
     else:
-        y = np.asarray(y)
-        y = y if y.dtype.isnative else y.astype(y.dtype.newbyteorder("="))  # torch needs native order
+        y = converted(np.asarray(y))  # native byte order: torch needs it
         y = _numeric_y(y) if y_numeric else y
         y = torch.as_tensor(y) if y.dtype.kind in "biuf" else y
     if y.ndim == 2 and y.shape[1] == 1 and not multi_output:

@@ -6,7 +6,7 @@ from ._iterable import IterableSource
 from ._npy import NpyShardsSource, NpySource
 from ._open import open_source
 from ._pass import plan_rows, report_progress, run_map, run_pass
-from ._sources import ArraySource, Chunk, Source, all_finite, as_source, float_dtype
+from ._sources import ArraySource, Chunk, Source, all_finite, as_source, converted, float_dtype
 from ._tables import CsvSource, ParquetSource
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "WithTargets",
     "all_finite",
     "as_source",
+    "converted",
     "float_dtype",
     "open_source",
     "plan_rows",
