@@ -57,6 +57,27 @@ def test_the_file_is_fsynced_before_the_rename_and_the_folder_after(tmp_path, mo
     assert events[1][1] == str(path) and events[2][1] == str(tmp_path)
 
 
+@pytest.mark.parametrize("code", [errno.EIO, errno.EINVAL])
+def test_a_failed_fsync_of_the_folder_is_said_unless_unsupported(tmp_path, monkeypatch, code):
+    import gpuml._files as files
+
+    fsync = os.fsync
+
+    def failing(fd):
+        if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(code, os.strerror(code))
+        fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", failing)
+    path = tmp_path / "a.json"
+    if code == errno.EIO:  # the disk may not hold the rename: an error, not silence
+        with pytest.raises(OSError, match="could not be synced"):
+            write_atomically(str(path), _text("{}"))
+    else:  # this file system has no fsync of folders
+        write_atomically(str(path), _text("{}"))
+    assert path.read_text() == "{}"
+
+
 @pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
                                    OSError("1000000 requested and 130544 written"),  # NumPy's tofile
                                    OSError(errno.EDQUOT, "Disk quota exceeded")])

@@ -71,10 +71,14 @@ def atomic_output(path: str) -> Iterator[str]:
     except BaseException:
         _remove(tmp)
         raise
+    if os.name == "nt":  # Windows cannot open a folder for fsync
+        return
     try:
         _fsync(folder)  # the rename itself reaches the disk
-    except OSError:
-        pass  # folders cannot be opened for fsync on some systems (Windows)
+    except OSError as exc:  # a file system without fsync of folders says EINVAL; an I/O error is said
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise OSError(exc.errno, f"{path} was written, but the folder could not be synced to disk: "
+                                     f"{exc.strerror}") from None
 
 
 def _remove(tmp: str) -> None:
