@@ -23,10 +23,10 @@ class LinearModelMixin(GpumlEstimator):
 
     def _fit_least_squares(
         self, X: Any, y: Any, sample_weight: Any, alpha: Any, cond: float = 0.0
-    ) -> tuple[int, torch.Tensor, int | None] | None:
-        """Validate, run one Gram pass, solve. Returns (rows seen, Gram matrix, rank or None), or
-        None when "auto" handed the fit to scikit-learn. The Gram matrix is centered when
-        fit_intercept, and the rank is that of the least-squares solve (None for a ridge).
+    ) -> tuple[int, torch.Tensor | None, int | None] | None:
+        """Validate, run one Gram pass, solve. Returns (rows seen, eigenvalues of the Gram matrix
+        ascending, rank), both None for a ridge, or None when "auto" handed the fit to
+        scikit-learn. The Gram matrix is centered when fit_intercept.
 
         ``alpha`` is a scalar or an array of one penalty per target (0 = plain least squares);
         ``cond`` is scikit-learn's ``lstsq`` cutoff: singular values of X below ``cond`` times
@@ -51,7 +51,7 @@ class LinearModelMixin(GpumlEstimator):
             )
         st = run_pass(src, Gram(acc, n_targets=n_targets), device)
         G, B = st.cxx, st.cxy  # (d, d), (d, t): centered
-        rank = None
+        rank = lam = None
         if not self.fit_intercept:  # uncentered moments: add back the means
             G = G + st.weight * torch.outer(st.mean_x, st.mean_x)
             B = B + st.weight * torch.outer(st.mean_x, st.mean_y)
@@ -59,7 +59,7 @@ class LinearModelMixin(GpumlEstimator):
             alpha_t = torch.as_tensor(np.broadcast_to(alpha, (n_targets,)).copy(), dtype=acc, device=device)
             coef = solve_normal_equations(G, B, alpha_t).T  # (t, d)
         else:
-            coef, rank = least_squares(st, G, B, self.fit_intercept, cond)
+            coef, rank, lam = least_squares(st, G, B, self.fit_intercept, cond)
             coef = coef.T  # (t, d)
         intercept = st.mean_y - coef @ st.mean_x if self.fit_intercept else torch.zeros_like(st.mean_y)
         np_dtype = numpy_dtype(X)
@@ -77,7 +77,7 @@ class LinearModelMixin(GpumlEstimator):
         b_o = to_numpy(intercept + coef @ torch.as_tensor(o, dtype=acc, device=device))
         b_o = b_o[0] if src.y_ndim == 1 else b_o
         self._x_offset = (o, b_o, np.copy(self.coef_), np.copy(self.intercept_))
-        return st.count, G, rank
+        return st.count, lam, rank
 
     def _decision_function(self, X: Any) -> Any:
         return linear_scores(self, X)
@@ -134,8 +134,9 @@ def _offset(est: GpumlEstimator, dtype: np.dtype) -> tuple[np.ndarray, np.ndarra
 
 
 def least_squares(st: GramState, G: torch.Tensor, B: torch.Tensor, fit_intercept: bool,
-                  cond: float) -> tuple[torch.Tensor, int]:
-    """Minimum-norm least squares from one pass's moments: (coef (d, t), rank).
+                  cond: float) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """Minimum-norm least squares from one pass's moments: (coef (d, t), rank, eigenvalues of
+    ``G`` (d,), ascending: the squared singular values of X as the model sees it).
 
     ``G``, ``B`` are ``XᵀX`` and ``Xᵀy`` as the model sees X (centered when
     ``fit_intercept``). Singular values of X below ``cond`` times the largest are dropped,
@@ -167,10 +168,10 @@ def least_squares(st: GramState, G: torch.Tensor, B: torch.Tensor, fit_intercept
     if int(keep.sum()) > rank_sk:  # the cutoff drops directions that are not null: as lstsq does
         keep = lam_raw > max(cond**2, d * eps) * lam_max
         Vk = V_raw[:, keep]  # (d, r)
-        return Vk @ ((Vk.T @ B) / lam_raw[keep, None]), int(keep.sum())
+        return Vk @ ((Vk.T @ B) / lam_raw[keep, None]), int(keep.sum()), lam_raw
     u = Wt[keep].T @ ((U[:, keep].T @ rhs) / sig[keep, None])  # (d, t), equilibrated
     coef = s[:, None] * u
     if not bool(keep.all()):  # rank deficient: remove the part in null(X) = S null(root)
         Q = torch.linalg.qr(s[:, None] * Wt[~keep].T)[0]  # (d, d - rank)
         coef = coef - Q @ (Q.T @ coef)
-    return coef, int(keep.sum())
+    return coef, int(keep.sum()), lam_raw

@@ -104,9 +104,9 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
         fitted = self._fit_least_squares(X, y, sample_weight, 0.0, cond=self.tol)
         if fitted is None:
             return self
-        n, G, self.rank_ = fitted
-        lam = torch.linalg.eigvalsh(G).flip(0).clamp_min(0)  # (d,) descending
-        self.singular_ = np.sqrt(lam.cpu().numpy()[: min(n, G.shape[0])])
+        n, lam, self.rank_ = fitted  # lam: the eigenvalues of XᵀX the solve computed, ascending
+        lam = lam.flip(0).clamp_min(0)  # (d,) descending
+        self.singular_ = np.sqrt(lam.cpu().numpy()[: min(n, lam.shape[0])])
         return self
 
 
