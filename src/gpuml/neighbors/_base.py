@@ -58,7 +58,7 @@ class NeighborsMixin(GpumlEstimator):
         self.effective_metric_ = self._effective_metric()
         self.effective_metric_params_ = {}
         if isinstance(X, Source):
-            X = _read_rows(X)
+            X = read_rows(X)[0]
         self._fit_X = X
         self.n_samples_fit_ = int(X.shape[0])
         self._reset_cache()
@@ -183,7 +183,9 @@ def _drop_self(dist: Tensor, ind: Tensor) -> tuple[Tensor, Tensor]:
     return dist[keep].reshape(n, k1 - 1), ind[keep].reshape(n, k1 - 1)
 
 
-def _read_rows(source: Source):
-    """All of a source's rows (validated as they are read) as one host array: (n, d)."""
-    X = resident(source, torch.device("cpu"), 1 << 62).X  # a file's rows are copied, not mapped
-    return X.numpy() if isinstance(X, Tensor) else np.asarray(X)
+def read_rows(source: Source) -> tuple[np.ndarray, np.ndarray | None]:
+    """All of a source's rows (validated as they are read) and its targets, in one read, as
+    host arrays: (n, d), and (n,) or (n, t) or None."""
+    held = resident(source, torch.device("cpu"), 1 << 62)  # a file's rows are copied, not mapped
+    host = lambda a: a.numpy() if isinstance(a, Tensor) else (None if a is None else np.asarray(a))  # noqa: E731
+    return host(held.X), host(held.y)

@@ -11,9 +11,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from ..base import delegable
-from ..data import Source, read_targets
+from ..data import Source
 from ..device import accumulator_dtype
-from ._base import NeighborsMixin
+from ._base import NeighborsMixin, read_rows
 
 _COMMON_DOC = """
     Parameters
@@ -131,7 +131,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         self._decide(X)
         if self.engine_ == "sklearn":
             return self._fit_sklearn(X, y)
-        y = read_targets(X) if isinstance(X, Source) else y
+        X, y = read_rows(X) if isinstance(X, Source) else (X, y)  # a file: rows and targets in one read
         y = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
         check_classification_targets(y)
         self.outputs_2d_ = y.ndim == 2 and y.shape[1] > 1 if y.ndim == 2 else False
@@ -245,7 +245,10 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
         self._decide(X)
         if self.engine_ == "sklearn":
             return self._fit_sklearn(X, y)
-        self._y = read_targets(X).astype(np.float64) if isinstance(X, Source) else y
+        if isinstance(X, Source):  # a file: rows and targets in one read
+            X, y = read_rows(X)
+            y = y.astype(np.float64)
+        self._y = y
         self._fit_index(X)
         return self
 
