@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("gpuml: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
-    except (ValueError, TypeError, LookupError, OSError, MemoryError, RuntimeError, ImportError) as exc:
+    except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError) as exc:
         if args.debug:
             raise
         print(f"gpuml: error: {message(exc)}", file=sys.stderr)
