@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..data import ArraySource, run_map
-from ..ops import sq_distances
+from ..ops import reference, sq_distances
 
 
 def _rows(src: ArraySource, ids: np.ndarray, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -25,7 +25,8 @@ def _sq_dist(src: ArraySource, P: Tensor, device: torch.device) -> Tensor:
 
     Rows shifted to P's mean before the product (``ops.sq_distances``): exact far from the origin.
     """
-    return run_map(src, lambda X, y, w: sq_distances(X, P).to(torch.float64), device,
+    ref = reference(P)  # once, not per chunk
+    return run_map(src, lambda X, y, w: sq_distances(X, P, ref).to(torch.float64), device,
                    (2 * src.n_features + 3 * P.shape[0]) * 8)
 
 

@@ -28,7 +28,7 @@ from sklearn.base import is_classifier
 from torch import Tensor
 
 from ..data import Chunk, Source, all_finite, plan_rows, resident, run_pass
-from ..device import memory_budget, resident_budget, supports_float64
+from ..device import memory_budget, resident_budget
 from ._train import SAFETY_MARGIN, TrainData, Trainer
 
 #: The number of rows of a source whose length is not known before it is read.
@@ -62,9 +62,7 @@ def from_source(est: Any, source: Source, device: torch.device, incremental: boo
     if not source.one_shot:  # counting a one-shot iterator's rows would use it up
         held = resident(source, device, resident_budget(device) // 2)
         if held is not source or getattr(source, "on_device", None) == device:
-            X = held.X
-            if not X.is_floating_point():
-                X = X.to(torch.float64 if supports_float64(X.device) else torch.float32)
+            X = held.X  # a float dtype: sources convert integers and half precision as they read
             if not source.validate and not all_finite(X):  # a validating source's chunks were checked as read
                 raise ValueError("Input X contains NaN or infinity.")
             return X, held.y, held.w
@@ -83,7 +81,7 @@ class _Epochs(Source):
     def __init__(self, source: Source, encode: Callable[[np.ndarray], np.ndarray], n_outputs: int):
         self.inner, self.encode = source, encode
         self.n_features, self.io_bound, self.validate = source.n_features, source.io_bound, source.validate
-        self.dtype = source.dtype if np.dtype(source.dtype).kind == "f" else np.dtype(np.float64)
+        self.dtype = source.dtype  # a float dtype (sources convert as they read)
         self.feature_names, self._rows = source.feature_names, source.rows_known
         self.y_ndim, self._n_targets = 2, n_outputs
         self.seed: int | None = None
