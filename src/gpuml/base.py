@@ -418,7 +418,7 @@ class GpumlEstimator:
         flops, passes = self._work(n, d)
         on_device = str(X.device) if isinstance(X, Tensor) else None
         work = _auto.Work(type(self).__name__, n, d, flops, passes, numpy_dtype(X).itemsize, on_device)
-        allow_sklearn = isinstance(X, np.ndarray) and self._sklearn_fits(X)
+        allow_sklearn = isinstance(X, np.ndarray) and self._sklearn_fits(X) and bool(get_config()["fallback"])
         decision = _auto.choose(work, _auto.rates(acc), str(acc) if acc is not None else "cpu",
                                 allow_sklearn=allow_sklearn)
         self.device_, self.engine_, self.engine_reason_ = decision.device, decision.engine, decision.reason
@@ -434,7 +434,8 @@ class GpumlEstimator:
             return True
         spec = self._device_spec()
         if not (_is_auto(spec) and type(X) is np.ndarray and X.ndim == 2
-                and X.dtype.kind in "fiu" and X.size > 0 and self._sklearn_fits(X)):
+                and X.dtype.kind in "fiu" and X.size > 0 and self._sklearn_fits(X)
+                and get_config()["fallback"]):  # fallback off: every fit on gpuml, or an error
             return False
         self.__dict__.pop("feature_names_in_", None)  # a plain array has none: not the last fit's
         device = self._decide(X)
