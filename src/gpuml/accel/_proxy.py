@@ -217,6 +217,14 @@ def _dispatcher(original: type, method: str) -> Any:
     return call
 
 
+@functools.cache
+def proxy_of(original: type) -> type:
+    """The proxy of scikit-learn's ``original`` (one per class), installed or not."""
+    from .._sklearn import public_module
+
+    return make_proxy(original, public_module(original.__name__))
+
+
 def make_proxy(original: type, public_module: str) -> type:
     """The proxy class of scikit-learn's ``original``, exported by ``public_module``."""
     ns: dict[str, Any] = {
