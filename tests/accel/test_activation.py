@@ -82,8 +82,10 @@ def test_environment_variable_activates_any_python(script):
 
 
 def test_install_before_or_after_scikit_learn_is_imported_and_silence_without_covered_calls():
-    before = "import gpuml.accel; gpuml.accel.install(); import sklearn.cluster as c; print(c.KMeans.__mro__[1].__name__)"
-    after = "import sklearn.cluster as c; import gpuml.accel; gpuml.accel.install(); print('_gpuml_original' in c.KMeans.__dict__)"
+    before = ("import gpuml.accel; gpuml.accel.install(); import sklearn.cluster as c; "
+              "print(c.KMeans.__mro__[1].__name__)")
+    after = ("import sklearn.cluster as c; import gpuml.accel; gpuml.accel.install(); "
+             "print('_gpuml_original' in c.KMeans.__dict__)")
     uncovered = ("import gpuml.accel; gpuml.accel.install(); from sklearn.svm import SVR; import numpy as np; "
                  "SVR().fit(np.eye(3), [1, 2, 3]); import sys; print('torch' in sys.modules)")
     outs = [_run([sys.executable, "-c", code]) for code in (before, after, uncovered)]
