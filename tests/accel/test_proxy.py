@@ -103,7 +103,9 @@ def test_sparse_input_falls_back_with_its_reason_and_state_is_shared(accel):
 
 def test_fallback_off_makes_an_unsupported_call_an_error(accel):
     X, y = _data()
-    with gpuml.config_context(fallback=False), pytest.raises(gpuml.UnsupportedError, match="sparse input"):
+    with gpuml.config_context(fallback=False), pytest.raises(gpuml.UnsupportedInputError, match="sparse input"):
+        sklearn.linear_model.Ridge().fit(sp.csr_matrix(X), y)  # a TypeError too, as scikit-learn's
+    with gpuml.config_context(fallback=False), pytest.raises(TypeError):
         sklearn.linear_model.Ridge().fit(sp.csr_matrix(X), y)
 
 
@@ -151,7 +153,8 @@ def test_pickle_loads_as_scikit_learn_without_gpuml(accel, tmp_path):
         "import pickle, numpy as np\n"
         f"m = pickle.loads(open({str(path)!r}, 'rb').read())\n"
         "assert '_gpuml_original' not in type(m).__dict__, type(m)\n"
-        f"print(type(m).__module__, type(m).__name__, repr(m.predict(np.load({str(tmp_path / 'X.npy')!r}))[:3].tolist()))\n"
+        f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+        "print(type(m).__module__, type(m).__name__, repr(m.predict(X)[:3].tolist()))\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GPUML_ACCEL")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
