@@ -71,6 +71,8 @@ def test_module_mode_and_gpuml_run(script):
     assert out.stdout.strip() == "proxy ['y'] (2,)" and "Ridge" in out.stderr
     bad = _run([gpuml_cmd, "run", str(script.parent / "missing.py")])
     assert bad.returncode == 2 and "can't open file" in bad.stderr
+    bad = _run([gpuml_cmd, "run", "--device", "tpu", str(script)])
+    assert bad.returncode == 2 and "device must be" in bad.stderr and bad.stdout == ""
 
 
 def test_environment_variable_activates_any_python(script):
