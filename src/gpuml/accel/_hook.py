@@ -21,6 +21,7 @@ from .._sklearn import DEFINING
 TARGETS: dict[str, tuple[str, ...]] = {}
 for _name, (_, _public) in DEFINING.items():
     TARGETS[_public] = (*TARGETS.get(_public, ()), _name)
+TARGETS["sklearn.pipeline"] = ("Pipeline",)  # its steps hand each other device data (_pipeline)
 
 _ORIGINALS: dict[tuple[str, str], type] = {}
 _busy = threading.local()

@@ -207,13 +207,13 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
     return proxy if out is g else out
 
 
-def _dispatcher(original: type, method: str) -> Any:
+def _dispatcher(original: type, method: str, route: Any) -> Any:
     static = inspect.getattr_static(original, method)
     sk_method = _unwrap_set_output(getattr(original, method))
 
     @functools.wraps(sk_method)
     def call(self, *args, **kwargs):
-        return dispatch(self, method, sk_method, args, kwargs)
+        return route(self, method, sk_method, args, kwargs)
 
     if isinstance(static, _AvailableIfDescriptor):
         return available_if(static.check)(call)
@@ -222,14 +222,20 @@ def _dispatcher(original: type, method: str) -> Any:
 
 @functools.cache
 def proxy_of(original: type) -> type:
-    """The proxy of scikit-learn's ``original`` (one per class), installed or not."""
+    """The proxy of scikit-learn's ``original`` (one per class), installed or not: an
+    estimator gpuml implements, or ``Pipeline`` (``gpuml.accel._pipeline``)."""
+    if original.__name__ == "Pipeline":
+        from . import _pipeline
+
+        return make_proxy(original, "sklearn.pipeline", _pipeline.dispatch, _pipeline.METHODS)
     from .._sklearn import public_module
 
     return make_proxy(original, public_module(original.__name__))
 
 
-def make_proxy(original: type, public_module: str) -> type:
-    """The proxy class of scikit-learn's ``original``, exported by ``public_module``."""
+def make_proxy(original: type, public_module: str, route: Any = None, methods: tuple = METHODS) -> type:
+    """The proxy class of scikit-learn's ``original``, exported by ``public_module``:
+    ``route(proxy, method, sk_method, args, kwargs)`` runs each of ``methods``."""
     ns: dict[str, Any] = {
         "__module__": original.__module__,
         "__qualname__": original.__qualname__,
@@ -239,7 +245,7 @@ def make_proxy(original: type, public_module: str) -> type:
         "__reduce_ex__": _reduce_ex,
         "__getstate__": _getstate,
     }
-    for method in METHODS:
+    for method in methods:
         if hasattr(original, method):
-            ns[method] = _dispatcher(original, method)
+            ns[method] = _dispatcher(original, method, route or dispatch)
     return type(original.__name__, (original,), ns)
