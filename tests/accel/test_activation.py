@@ -58,6 +58,9 @@ def test_runner_runs_the_script_with_its_arguments_and_reports_verbose_and_profi
 def test_the_scripts_exit_status_is_kept(script):
     out = _run([sys.executable, "-m", "gpuml.accel", "--no-report", str(script), "3"])
     assert out.returncode == 3 and out.stderr == ""
+    code = "import sys; from sklearn.cluster import KMeans; print(sys.argv, KMeans.__mro__[1].__name__)"
+    out = _run([sys.executable, "-m", "gpuml.accel", "-c", code, "z"])
+    assert out.returncode == 0 and out.stdout.strip() == "['-c', 'z'] KMeans" and out.stderr == ""
 
 
 def test_module_mode_and_gpuml_run(script):

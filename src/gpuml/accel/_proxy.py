@@ -148,7 +148,8 @@ def _gpuml_for(proxy: Any, G: type, *, fresh: bool) -> Any:
 def _why_not(proxy: Any, G: type, method: str, X: Any) -> str | None:
     """Why this call runs on scikit-learn, or None when gpuml runs it (an input kind's
     reason starts with "gpuml does not compute sparse"...: see ``_support.input_reason``)."""
-    if not _defined_by(G, method).startswith("gpuml."):
+    impl = _defined_by(G, method)  # gpuml's own, or a generic mixin of gpuml's methods (fit_transform)
+    if not (impl.startswith("gpuml.") or impl == "sklearn.base"):
         return f"gpuml does not implement {method}()"
     table = G._support
     if method in FITS:
@@ -174,6 +175,9 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
     from .._support import UnsupportedError, UnsupportedInputError
 
     G = _gpuml_class(type(proxy))
+    if _defined_by(G, method) == "sklearn.base" and method not in FITS:
+        return sk_method(proxy, *args, **kwargs)  # scikit-learn's own version of a generic method
+        # (KNeighborsClassifier.score takes X=None): its inner calls dispatch
     name = type(proxy).__name__
     X = args[0] if args else kwargs.get("X")
     if method in FITS and not sk_config().get("skip_parameter_validation", False):
@@ -186,11 +190,12 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
                 "gpuml does not compute ") else UnsupportedError
             raise error(f"{name}.{method}: {reason}; fallback is off "
                         "(gpuml.set_config(fallback=False) or GPUML_FALLBACK=0).")
-        token = _inside.set(True)
-        try:
+        token = _inside.set(True) if method in FITS else None  # a fit's inner calls see its state as
+        try:  # it is being built: they stay on scikit-learn; a prediction's inner calls dispatch
             out = sk_method(proxy, *args, **kwargs)
         finally:
-            _inside.reset(token)
+            if token is not None:
+                _inside.reset(token)
         if method in FITS:
             proxy.__dict__.pop("_gpuml_est", None)
             proxy.__dict__.pop("_gpuml_seen", None)

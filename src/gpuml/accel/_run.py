@@ -7,7 +7,8 @@ import os
 import runpy
 import sys
 
-USAGE = """usage: python -m gpuml.accel [-v] [--profile] [--no-report] [--device DEV] (script.py | -m module) [args ...]
+USAGE = """usage: python -m gpuml.accel [-v] [--profile] [--no-report] [--device DEV]
+                           (script.py | -m module | -c code) [args ...]
 
 Run a Python script or module unchanged, with scikit-learn's covered estimators on gpuml.
   -v, --verbose   log each call as it happens (where it ran, how long, why on scikit-learn)
@@ -15,13 +16,14 @@ Run a Python script or module unchanged, with scikit-learn's covered estimators 
   --profile       add time per call (mean and max) to the table printed at exit
   --no-report     print no table at exit
   -m module       run a module as `python -m module` does
+  -c code         run the code as `python -c code` does
 """
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m gpuml.accel") -> int:
     """Parse the options, install accel, run the target; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    module = None
+    module = code = None
     while argv and argv[0].startswith("-"):
         opt = argv.pop(0)
         if opt in ("-v", "--verbose"):
@@ -38,15 +40,18 @@ def main(argv: list[str] | None = None, prog: str = "python -m gpuml.accel") -> 
         elif opt == "-m" and argv:
             module = argv.pop(0)
             break
+        elif opt == "-c" and argv:
+            code = argv.pop(0)
+            break
         else:
             print(f"{prog}: unknown option {opt!r}\n" + USAGE.replace("python -m gpuml.accel", prog),
                   file=sys.stderr, end="")
             return 2
-    if module is None and not argv:
+    if module is None and code is None and not argv:
         print(f"{prog}: give a script or -m module\n" + USAGE.replace("python -m gpuml.accel", prog),
               file=sys.stderr, end="")
         return 2
-    if module is None and not os.path.isfile(argv[0]):
+    if module is None and code is None and not os.path.isfile(argv[0]):
         print(f"{prog}: can't open file {argv[0]!r}: no such file", file=sys.stderr)
         return 2
 
@@ -62,7 +67,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m gpuml.accel") -> 
     from . import install
 
     install()
-    if module is not None:
+    if code is not None:
+        sys.argv = ["-c", *argv]
+        sys.path.insert(0, "")
+        exec(compile(code, "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+    elif module is not None:
         sys.argv = [module, *argv]
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     else:
