@@ -42,8 +42,8 @@ def main() -> None:
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=60,
                                                             random_state=0)).fit(X_train, c_train)
-        reg = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(32,), max_iter=80,
-                                                           learning_rate_init=0.01, random_state=0)).fit(X_train, h_train)
+        mlp = MLPRegressor(hidden_layer_sizes=(32,), max_iter=80, learning_rate_init=0.01, random_state=0)
+        reg = make_pipeline(StandardScaler(), mlp).fit(X_train, h_train)
     pred = clf.predict(X_test)
     print(f"cover accuracy {accuracy_score(c_test, pred):.3f}, canopy R2 {reg.score(X_test, h_test):.3f}")
     print(json.dumps({
