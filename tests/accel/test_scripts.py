@@ -34,15 +34,19 @@ computes on scikit-learn):
   distances rtol 1e-9 in float64; float32 coordinates (s07): gpuml returns float32 distances
   where scikit-learn upcasts to float64, so rtol 1e-6 (float32's rounding, 6e-8, with room).
 - MLP: the same weight initialization and batch order for a fixed ``random_state``, but gpuml
-  trains in float32 by default (``precision="auto"``) where scikit-learn uses float64, so the
-  weights drift apart over the epochs: accuracy and R² within 0.02, the final loss within 5%.
+  trains in float32 by default (``precision="auto"``; bfloat16 products on CUDA) where
+  scikit-learn uses float64, so the weights drift apart over the epochs (on the CPU, measured:
+  loss 2e-7 relative after 60 epochs): accuracy and R² within 0.02, the final loss within 10%.
 - Fallbacks (s10): the calls run on scikit-learn itself; only the StandardScaler before the L1
   model and kNN runs on gpuml, so the inputs of the fallbacks differ by float64 rounding (~1e-16):
   rtol 1e-9.
 
-Besides the comparison, the accel run must print its report table to stderr naming the
-estimators of ``REPORTED``, and ``INVARIANTS`` holds in both runs (s06: the pickled models reload
-in a plain interpreter as scikit-learn's classes, without importing gpuml, and predict the same).
+Besides the comparison, the accel run must print its report table to stderr with a row for
+each estimator of ``REPORTED`` (where each call ran is not asserted: ``device="auto"`` hands a
+call to scikit-learn when its CPU kernels are estimated faster, which depends on the machine),
+the calls of ``ON_SKLEARN`` must be reported as run on scikit-learn (s10's fallbacks), and
+``INVARIANTS`` holds in both runs (s06: the pickled models reload in a plain interpreter as
+scikit-learn's classes, without importing gpuml, and predict the same).
 """
 
 from __future__ import annotations
@@ -118,7 +122,7 @@ TOLERANCES: dict[str, dict[str, object]] = {
     # (8) StandardScaler + MLPClassifier / MLPRegressor, small max_iter
     "s08_mlp.py": {
         "accuracy": close(0.0, 0.02), "classes": EQUAL, "n_iter": EQUAL, "coef_shapes": EQUAL,
-        "r2": close(0.0, 0.02), "reg_n_iter": EQUAL, "final_loss": close(0.05),
+        "r2": close(0.0, 0.02), "reg_n_iter": EQUAL, "final_loss": close(0.1),
     },
     # (9) LinearRegression / Ridge on badly scaled raw features, score and cross_validate
     "s09_linear_scaled.py": {
@@ -148,6 +152,17 @@ REPORTED: dict[str, list[str]] = {
     "s08_mlp.py": ["StandardScaler", "MLPClassifier", "MLPRegressor"],
     "s09_linear_scaled.py": ["LinearRegression", "Ridge"],
     "s10_fallbacks.py": ["Ridge", "LogisticRegression", "KMeans", "NearestNeighbors", "KNeighborsClassifier"],
+}
+
+#: (estimator, method) calls the report must show as run on scikit-learn: gpuml does not compute them.
+ON_SKLEARN: dict[str, set[tuple[str, str]]] = {
+    "s10_fallbacks.py": {
+        ("Ridge", "fit"),  # positive=True, solver="lbfgs"
+        ("LogisticRegression", "fit"),  # L1 penalty, liblinear
+        ("KMeans", "fit"),  # sparse input
+        ("NearestNeighbors", "fit"), ("NearestNeighbors", "kneighbors"),  # sparse input
+        ("KNeighborsClassifier", "fit"),  # p=1
+    },
 }
 
 #: Properties each run's results must have on their own, plain and accel alike.
@@ -182,6 +197,18 @@ def _run(script: str, accel: bool, cwd: Path) -> tuple[dict, str]:
     lines = proc.stdout.strip().splitlines()
     assert lines, f"{script} printed nothing {where}:\n{proc.stderr[-3000:]}"
     return json.loads(lines[-1]), proc.stderr
+
+
+def _report_rows(report: str) -> list[tuple[str, str, str]]:
+    """(estimator, method, ran on) of each row of the report table (wrapped cells skipped)."""
+    rows = []
+    for line in report.splitlines():
+        line = line.strip()
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            if len(cells) >= 3 and cells[0]:
+                rows.append((cells[0], cells[1], cells[2]))
+    return rows
 
 
 def _same_up_to_relabeling(a, b) -> bool:
@@ -254,5 +281,9 @@ def test_script_same_under_accel(script, tmp_path):
     assert REPORT_TITLE not in plain_err, "the plain run printed an accel report"
     assert REPORT_TITLE in accel_err, f"no accel report on stderr:\n{accel_err[-3000:]}"
     report = accel_err[accel_err.index(REPORT_TITLE):]
-    missing = [name for name in REPORTED[script] if name not in report]
-    assert not missing, f"the report does not name {missing}:\n{report}"
+    rows = _report_rows(report)
+    missing = [name for name in REPORTED[script] if name not in {r[0] for r in rows}]
+    assert not missing, f"the report has no row for {missing}:\n{report}"
+    on_sklearn = {(est, method) for est, method, where in rows if "scikit-learn" in where}
+    not_fallen_back = ON_SKLEARN.get(script, set()) - on_sklearn
+    assert not not_fallen_back, f"not reported as run on scikit-learn: {sorted(not_fallen_back)}:\n{report}"
