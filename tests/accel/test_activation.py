@@ -71,6 +71,8 @@ def test_module_mode_and_gpuml_run(script):
     assert out.stdout.strip() == "proxy ['y'] (2,)" and "Ridge" in out.stderr
     bad = _run([gpuml_cmd, "run", str(script.parent / "missing.py")])
     assert bad.returncode == 2 and "can't open file" in bad.stderr
+    bad = _run([gpuml_cmd, "run", "--device", "tpu", str(script)])
+    assert bad.returncode == 2 and "device must be" in bad.stderr and bad.stdout == ""
 
 
 def test_environment_variable_activates_any_python(script):
@@ -82,8 +84,10 @@ def test_environment_variable_activates_any_python(script):
 
 
 def test_install_before_or_after_scikit_learn_is_imported_and_silence_without_covered_calls():
-    before = "import gpuml.accel; gpuml.accel.install(); import sklearn.cluster as c; print(c.KMeans.__mro__[1].__name__)"
-    after = "import sklearn.cluster as c; import gpuml.accel; gpuml.accel.install(); print('_gpuml_original' in c.KMeans.__dict__)"
+    before = ("import gpuml.accel; gpuml.accel.install(); import sklearn.cluster as c; "
+              "print(c.KMeans.__mro__[1].__name__)")
+    after = ("import sklearn.cluster as c; import gpuml.accel; gpuml.accel.install(); "
+             "print('_gpuml_original' in c.KMeans.__dict__)")
     uncovered = ("import gpuml.accel; gpuml.accel.install(); from sklearn.svm import SVR; import numpy as np; "
                  "SVR().fit(np.eye(3), [1, 2, 3]); import sys; print('torch' in sys.modules)")
     outs = [_run([sys.executable, "-c", code]) for code in (before, after, uncovered)]

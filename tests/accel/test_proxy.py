@@ -103,7 +103,9 @@ def test_sparse_input_falls_back_with_its_reason_and_state_is_shared(accel):
 
 def test_fallback_off_makes_an_unsupported_call_an_error(accel):
     X, y = _data()
-    with gpuml.config_context(fallback=False), pytest.raises(gpuml.UnsupportedError, match="sparse input"):
+    with gpuml.config_context(fallback=False), pytest.raises(gpuml.UnsupportedInputError, match="sparse input"):
+        sklearn.linear_model.Ridge().fit(sp.csr_matrix(X), y)  # a TypeError too, as scikit-learn's
+    with gpuml.config_context(fallback=False), pytest.raises(TypeError):
         sklearn.linear_model.Ridge().fit(sp.csr_matrix(X), y)
 
 
@@ -151,7 +153,8 @@ def test_pickle_loads_as_scikit_learn_without_gpuml(accel, tmp_path):
         "import pickle, numpy as np\n"
         f"m = pickle.loads(open({str(path)!r}, 'rb').read())\n"
         "assert '_gpuml_original' not in type(m).__dict__, type(m)\n"
-        f"print(type(m).__module__, type(m).__name__, repr(m.predict(np.load({str(tmp_path / 'X.npy')!r}))[:3].tolist()))\n"
+        f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+        "print(type(m).__module__, type(m).__name__, repr(m.predict(X)[:3].tolist()))\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GPUML_ACCEL")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
@@ -181,34 +184,33 @@ def test_fallback_never_finds_gpuml_again_when_scikit_learns_name_is_swapped(mon
     np.testing.assert_array_equal(est.labels_, ref.labels_)
 
 
-def test_ipython_extension_installs_and_adds_the_report_magic(monkeypatch):
+def test_ipython_load_ext_and_the_report_magics(monkeypatch, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
     for key in _ENV:
         monkeypatch.setenv(key, "")
         monkeypatch.delenv(key)
     monkeypatch.setenv("GPUML_ACCEL_REPORT", "0")
-
-    class Shell:
-        magics = {}
-
-        def register_magic_function(self, fn, kind, name):
-            self.magics[name] = fn
-
-    shell = Shell()
+    shell = InteractiveShell.instance()
     try:
-        gpuml.accel.load_ipython_extension(shell)
+        shell.run_line_magic("load_ext", "gpuml.accel")
         _report.reset()
-        assert gpuml.accel.installed() and {"gpuml_report", "gpuml.accel.report"} <= set(shell.magics)
-        sklearn.linear_model.Ridge().fit(*_data())
-        from contextlib import redirect_stdout
-        from io import StringIO
-
-        buf = StringIO()
-        with redirect_stdout(buf):
-            shell.magics["gpuml_report"]("")
-        assert "Ridge" in buf.getvalue() and "fit" in buf.getvalue()
+        assert gpuml.accel.installed()
+        cell = shell.run_cell("import numpy as np\nfrom sklearn.linear_model import Ridge\n"
+                              "m = Ridge().fit(np.eye(4), [1.0, 2.0, 3.0, 4.0])\n"
+                              "proxied = '_gpuml_original' in type(m).__dict__")
+        assert cell.success and shell.user_ns["proxied"]
+        capsys.readouterr()
+        for magic in ("%gpuml_report", "%gpuml.accel.report --profile"):
+            assert shell.run_cell(magic).success
+            out = capsys.readouterr().out
+            assert "Ridge" in out and "fit" in out, (magic, out)
+        assert "mean" in out  # --profile
     finally:
-        gpuml.accel.unload_ipython_extension(shell)
+        shell.run_line_magic("unload_ext", "gpuml.accel")
+        InteractiveShell.clear_instance()
         _report.reset()
+    assert not gpuml.accel.installed()
 
 
 def test_supported_versions_and_the_warning_outside_them(monkeypatch):

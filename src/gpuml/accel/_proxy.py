@@ -146,7 +146,8 @@ def _gpuml_for(proxy: Any, G: type, *, fresh: bool) -> Any:
 
 
 def _why_not(proxy: Any, G: type, method: str, X: Any) -> str | None:
-    """Why this call runs on scikit-learn, or None when gpuml runs it."""
+    """Why this call runs on scikit-learn, or None when gpuml runs it (an input kind's
+    reason starts with "gpuml does not compute sparse"...: see ``_support.input_reason``)."""
     if not _defined_by(G, method).startswith("gpuml."):
         return f"gpuml does not implement {method}()"
     table = G._support
@@ -170,7 +171,7 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
     from sklearn import get_config as sk_config
 
     from .._config import get_config
-    from .._support import UnsupportedError
+    from .._support import UnsupportedError, UnsupportedInputError
 
     G = _gpuml_class(type(proxy))
     name = type(proxy).__name__
@@ -181,8 +182,10 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
     start = time.perf_counter()
     if reason is not None:
         if not get_config()["fallback"] and reason != "not fitted":
-            raise UnsupportedError(f"{name}.{method}: {reason}; fallback is off "
-                                   "(gpuml.set_config(fallback=False) or GPUML_FALLBACK=0).")
+            error = UnsupportedInputError if G._support.input_reason(X) == reason.removeprefix(
+                "gpuml does not compute ") else UnsupportedError
+            raise error(f"{name}.{method}: {reason}; fallback is off "
+                        "(gpuml.set_config(fallback=False) or GPUML_FALLBACK=0).")
         token = _inside.set(True)
         try:
             out = sk_method(proxy, *args, **kwargs)
@@ -215,6 +218,14 @@ def _dispatcher(original: type, method: str) -> Any:
     if isinstance(static, _AvailableIfDescriptor):
         return available_if(static.check)(call)
     return call
+
+
+@functools.cache
+def proxy_of(original: type) -> type:
+    """The proxy of scikit-learn's ``original`` (one per class), installed or not."""
+    from .._sklearn import public_module
+
+    return make_proxy(original, public_module(original.__name__))
 
 
 def make_proxy(original: type, public_module: str) -> type:

@@ -7,10 +7,11 @@ import os
 import runpy
 import sys
 
-USAGE = """usage: python -m gpuml.accel [-v] [--profile] [--no-report] (script.py | -m module) [args ...]
+USAGE = """usage: python -m gpuml.accel [-v] [--profile] [--no-report] [--device DEV] (script.py | -m module) [args ...]
 
 Run a Python script or module unchanged, with scikit-learn's covered estimators on gpuml.
   -v, --verbose   log each call as it happens (where it ran, how long, why on scikit-learn)
+  --device DEV    where gpuml computes: auto (default), cpu, cuda, cuda:N, mps, xpu (sets GPUML_DEVICE)
   --profile       add time per call (mean and max) to the table printed at exit
   --no-report     print no table at exit
   -m module       run a module as `python -m module` does
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m gpuml.accel") -> 
             os.environ["GPUML_ACCEL_PROFILE"] = "1"
         elif opt == "--no-report":
             os.environ["GPUML_ACCEL_REPORT"] = "0"
+        elif opt == "--device" and argv:
+            os.environ["GPUML_DEVICE"] = argv.pop(0)
         elif opt in ("-h", "--help"):
             print(USAGE.replace("python -m gpuml.accel", prog), end="")
             return 0
@@ -46,6 +49,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m gpuml.accel") -> 
     if module is None and not os.path.isfile(argv[0]):
         print(f"{prog}: can't open file {argv[0]!r}: no such file", file=sys.stderr)
         return 2
+
+    if os.environ.get("GPUML_DEVICE"):  # read at import by gpuml's settings: this process had them already
+        from .._config import set_config
+
+        try:
+            set_config(device=os.environ["GPUML_DEVICE"])
+        except ValueError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
 
     from . import install
 
