@@ -123,10 +123,30 @@ def _adopt(proxy: Any, g: Any) -> None:
     proxy.__dict__["_gpuml_seen"] = {k: id(v) for k, v in _fitted_state(proxy).items()}
 
 
+def _params_for(proxy: Any, G: type) -> tuple[dict, str | None]:
+    """The proxy's parameters that gpuml's estimator takes, and the reason it cannot run
+    when another release of scikit-learn has a parameter gpuml lacks set to a value other
+    than its default (``multi_class='ovr'`` on 1.6): ignoring it would change the answer."""
+    params = proxy.get_params(deep=False)
+    names = set(G._get_param_names())
+    defaults = {k: p.default for k, p in inspect.signature(proxy._gpuml_original.__init__).parameters.items()}
+    for k, v in params.items():
+        if k not in names and not (v is defaults.get(k) or (isinstance(v, str) and v in ("deprecated", "warn"))
+                                   or (type(v) is type(defaults.get(k)) and v == defaults.get(k))):
+            return {}, f"{k}={v!r} (a parameter of scikit-learn {_sk_version()} that gpuml does not take)"
+    return {k: v for k, v in params.items() if k in names}, None
+
+
+def _sk_version() -> str:
+    import sklearn
+
+    return sklearn.__version__
+
+
 def _gpuml_for(proxy: Any, G: type, *, fresh: bool) -> Any:
     """gpuml's estimator for this call, with the proxy's parameters and (unless the call
     refits it) the proxy's current fitted state."""
-    params = proxy.get_params(deep=False)
+    params, _ = _params_for(proxy, G)
     g = proxy.__dict__.get("_gpuml_est")
     if fresh or g is None or type(g) is not G:
         g = G(**params)
@@ -153,7 +173,8 @@ def _why_not(proxy: Any, G: type, method: str, X: Any) -> str | None:
         return f"gpuml does not implement {method}()"
     table = G._support
     if method in FITS:
-        reason = table.param_reason(proxy.get_params(deep=False))
+        params, reason = _params_for(proxy, G)
+        reason = reason or table.param_reason(params)
         if reason:
             return f"gpuml does not compute {reason}"
     elif not _is_fitted(proxy):
