@@ -67,6 +67,13 @@ def _reduce_ex(self, protocol):
         self.__getstate__()
 
 
+def _copy(self):
+    """``copy.copy``: the reduction above resolves its class only when unpickled or deep-copied."""
+    new = object.__new__(type(self))
+    new.__setstate__(dict(self.__getstate__()))
+    return new
+
+
 def _getstate(self):
     state = self._gpuml_original.__getstate__(self)
     return {k: v for k, v in state.items() if not k.startswith("_gpuml")}
@@ -172,6 +179,8 @@ def _why_not(proxy: Any, G: type, method: str, X: Any) -> str | None:
     if not (impl.startswith("gpuml.") or impl == "sklearn.base"):
         return f"gpuml does not implement {method}()"
     table = G._support
+    if method in FITS and getattr(proxy, "_skl_callbacks", None):
+        return "gpuml does not call scikit-learn's callbacks"
     if method in FITS:
         params, reason = _params_for(proxy, G)
         reason = reason or table.param_reason(params)
@@ -222,7 +231,8 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
             proxy.__dict__.pop("_gpuml_seen", None)
         _report.record(_report.Call(name, method, "sklearn", "cpu", time.perf_counter() - start, reason))
         return out
-    g = _gpuml_for(proxy, G, fresh=method in FITS and method != "partial_fit")
+    warm = bool(proxy.get_params(deep=False).get("warm_start", False))  # starts from the last fit
+    g = _gpuml_for(proxy, G, fresh=method in FITS and method != "partial_fit" and not warm)
     out = getattr(g, method)(*args, **kwargs)
     if method in FITS:
         _adopt(proxy, g)
@@ -270,6 +280,7 @@ def make_proxy(original: type, public_module: str, route: Any = None, methods: t
         "_gpuml_public": public_module,
         "__reduce_ex__": _reduce_ex,
         "__getstate__": _getstate,
+        "__copy__": _copy,
     }
     for method in methods:
         if hasattr(original, method):
