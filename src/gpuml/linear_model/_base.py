@@ -35,6 +35,9 @@ class LinearModelMixin(GpumlEstimator):
         self.__dict__.pop("_x_offset", None)
         if self._delegated_early(X, y, sample_weight=sample_weight):
             return None
+        alpha = np.asarray(alpha, dtype=np.float64)
+        if (alpha < 0).any() or not np.isfinite(alpha).all():
+            raise ValueError(f"alpha must be non-negative and finite, got {alpha if alpha.ndim else float(alpha)!r}")
         X, y = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
         w = self._sample_weight(sample_weight, X)
         device = self._decide(X)
@@ -44,7 +47,7 @@ class LinearModelMixin(GpumlEstimator):
         acc = accumulator_dtype(device)
         src = self._source(X, device, y=y, w=w)
         n_targets = src.n_targets
-        alpha = np.asarray(alpha, dtype=np.float64).ravel()
+        alpha = alpha.ravel()
         if alpha.size not in (1, n_targets):
             raise ValueError(
                 f"Number of targets and number of penalties do not correspond: {alpha.size} != {n_targets}"
@@ -78,6 +81,12 @@ class LinearModelMixin(GpumlEstimator):
         b_o = b_o[0] if src.y_ndim == 1 else b_o
         self._x_offset = (o, b_o, np.copy(self.coef_), np.copy(self.intercept_))
         return st.count, lam, rank
+
+    def _import_state(self, state: dict) -> None:
+        """scikit-learn's fitted state (``coef_``, ``intercept_``...); predictions then use it as
+        it is (the offset saved by gpuml's own fit belongs to gpuml's coefficients)."""
+        super()._import_state(state)
+        self.__dict__.pop("_x_offset", None)
 
     def _decision_function(self, X: Any) -> Any:
         return linear_scores(self, X)

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sklearn import sklearn_class
+from .._support import Support, one_of, when
 from ._base import LinearModelMixin
 
 _DEVICE = [None, str, torch.device]
 
-
-def _no_positive(est) -> None:
-    if est.positive:
-        raise ValueError(
-            f"{type(est).__name__}(positive=True) is not supported by gpuml yet; "
-            f"use sklearn.linear_model.{type(est).__name__} for non-negative coefficients."
-        )
+#: Ridge's solvers that iterate towards the exact solution (scikit-learn's own: with
+#: ``max_iter=None`` they run to ``tol``); a capped ``max_iter`` asks for their partial result.
+_ITERATIVE = ("lsqr", "sparse_cg", "sag", "saga")
 
 
 class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -68,14 +63,10 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
     (array([1., 2.]), 3.0)
     """
 
-    _parameter_constraints = {
-        "fit_intercept": ["boolean"],
-        "copy_X": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_jobs": [None, Integral],
-        "positive": ["boolean"],
-        "device": _DEVICE,
-    }
+    _parameter_constraints = {**sklearn_class("LinearRegression")._parameter_constraints, "device": _DEVICE}
+
+    #: gpuml solves unconstrained least squares; positive=True (NNLS) runs on scikit-learn.
+    _support = Support(one_of("positive", False))
 
     def __init__(self, *, fit_intercept=True, copy_X=True, tol=1e-6, n_jobs=None, positive=False, device=None):
         self.fit_intercept = fit_intercept
@@ -100,7 +91,6 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
         -------
         self : LinearRegression
         """
-        _no_positive(self)
         fitted = self._fit_least_squares(X, y, sample_weight, 0.0, cond=self.tol)
         if fitted is None:
             return self
@@ -157,17 +147,20 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     array([0.66666667])
     """
 
-    _parameter_constraints = {
-        "alpha": [Interval(Real, 0, None, closed="left"), np.ndarray, list],
-        "fit_intercept": ["boolean"],
-        "copy_X": ["boolean"],
-        "max_iter": [Interval(Real, 1, None, closed="left"), None],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "svd", "cholesky"})],
-        "positive": ["boolean"],
-        "random_state": ["random_state"],
-        "device": _DEVICE,
-    }
+    _parameter_constraints = {**sklearn_class("Ridge")._parameter_constraints, "device": _DEVICE}
+
+    #: Every solver of the unconstrained problem converges to its unique solution, which gpuml
+    #: computes exactly; positive=True (and 'lbfgs', scikit-learn's solver for it) and an
+    #: iterative solver capped by max_iter (its partial result is asked for) run on scikit-learn.
+    _support = Support(
+        one_of("positive", False),
+        when(lambda p: p["solver"] != "lbfgs",
+             "solver='lbfgs' (scikit-learn's solver for positive=True; gpuml supports 'auto', 'svd', "
+             "'cholesky', 'lsqr', 'sparse_cg', 'sag', 'saga')"),
+        when(lambda p: p["solver"] not in _ITERATIVE or p["max_iter"] is None,
+             "solver={solver!r} with max_iter={max_iter!r} (an iterative solve stopped early; gpuml "
+             "computes the exact solution: max_iter=None)"),
+    )
 
     def __init__(
         self, alpha=1.0, *, fit_intercept=True, copy_X=True, max_iter=None, tol=1e-4,
@@ -198,12 +191,8 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
         -------
         self : Ridge
         """
-        _no_positive(self)
-        alpha = np.asarray(self.alpha, dtype=np.float64)
-        if (alpha < 0).any() or not np.isfinite(alpha).all():
-            raise ValueError(f"alpha must be non-negative and finite, got {self.alpha!r}")
-        if self._fit_least_squares(X, y, sample_weight, alpha) is None:
+        if self._fit_least_squares(X, y, sample_weight, self.alpha) is None:
             return self
         self.n_iter_ = None  # a direct solve, as scikit-learn's own direct solvers report
-        self.solver_ = "eigh"
+        self.solver_ = "cholesky" if self.solver == "auto" else self.solver  # scikit-learn's name for it
         return self
