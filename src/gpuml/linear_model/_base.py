@@ -59,8 +59,7 @@ class LinearModelMixin(GpumlEstimator):
             G = G + st.weight * torch.outer(st.mean_x, st.mean_x)
             B = B + st.weight * torch.outer(st.mean_x, st.mean_y)
         if alpha.any():
-            alpha_t = torch.as_tensor(np.broadcast_to(alpha, (n_targets,)).copy(), dtype=acc, device=device)
-            coef = solve_normal_equations(G, B, alpha_t).T  # (t, d)
+            coef = ridge_solve(G, B, np.broadcast_to(alpha, (n_targets,))).T  # (t, d)
         else:
             coef, rank, lam = least_squares(st, G, B, self.fit_intercept, cond)
             coef = coef.T  # (t, d)
@@ -140,6 +139,42 @@ def _offset(est: GpumlEstimator, dtype: np.dtype) -> tuple[np.ndarray, np.ndarra
     o_fit, b_fit = saved[0], saved[1]
     o = o_fit.astype(dtype)  # o_fit already is in the fit's dtype; rounded again for another one
     return o, b_fit + coef @ (o.astype(np.float64) - o_fit)
+
+
+#: Up to this many distinct penalties, one Cholesky solve each; more share one eigendecomposition.
+_CHOLESKY_ALPHAS = 8
+
+
+def ridge_solve(G: torch.Tensor, B: torch.Tensor, alpha: np.ndarray) -> torch.Tensor:
+    """``(G + alpha_j I) x_j = B[:, j]`` for every target j (alpha (t,) float64), (d, t).
+
+    Each distinct penalty is one Cholesky solve of the equilibrated system
+    ``(S G S + alpha S²) u = S B``, ``x = S u`` (S: the inverse square roots of G's diagonal):
+    as accurate as scikit-learn's "cholesky" on features on scales 1 to 1e6, where an
+    eigendecomposition of G loses the small scales' digits (eigenvalue errors near eps times
+    the largest). Many distinct penalties, or a system that is not positive definite (alpha 0
+    on a singular G), share the eigendecomposition's minimum-norm solve instead.
+    """
+    device, acc = G.device, G.dtype
+    alpha_t = torch.as_tensor(np.array(alpha, dtype=np.float64), dtype=acc, device=device)
+    distinct = np.unique(alpha)
+    if distinct.size > _CHOLESKY_ALPHAS:
+        return solve_normal_equations(G, B, alpha_t)
+    diag = G.diagonal()
+    s = torch.where(diag > 0, diag.rsqrt(), torch.ones_like(diag))  # (d,)
+    Gs, Bs = G * s[:, None] * s[None, :], s[:, None] * B
+    out = torch.empty_like(B)
+    for a in distinct:
+        cols = torch.as_tensor(alpha == a, device=device)
+        try:
+            L, info = torch.linalg.cholesky_ex(Gs + torch.diag(float(a) * s * s))
+        except (RuntimeError, NotImplementedError):  # a device without a Cholesky kernel
+            info = 1
+        if int(info) == 0:
+            out[:, cols] = s[:, None] * torch.cholesky_solve(Bs[:, cols], L)
+        else:  # not positive definite (as scikit-learn's cholesky falls back to its svd)
+            out[:, cols] = solve_normal_equations(G, B[:, cols], alpha_t[cols])
+    return out
 
 
 def least_squares(st: GramState, G: torch.Tensor, B: torch.Tensor, fit_intercept: bool,

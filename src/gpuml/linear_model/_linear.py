@@ -38,7 +38,7 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
     n_jobs : int, default=None
         Kept for compatibility; parallelism comes from the device.
     positive : bool, default=False
-        Only False is supported.
+        True (non-negative least squares) runs on scikit-learn (see Notes).
     device : str or torch.device, default=None
         Where to compute; None follows ``gpuml.get_config()["device"]`` ("auto").
 
@@ -51,6 +51,13 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
     singular_ : ndarray of shape (min(n_samples, n_features),)
         Singular values of the (centered, weighted) X.
     n_features_in_ : int
+
+    Notes
+    -----
+    gpuml computes natively: dense input (arrays, tensors, sources), ``positive=False``, every
+    other parameter value. Runs on scikit-learn instead (``device="auto"`` or ``gpuml.accel``;
+    an :class:`gpuml.UnsupportedError` with an explicit device or fallback off): ``positive=True``
+    and sparse input. Unlike scikit-learn, ``copy_X=False`` does not let the fit center X in place.
 
     Examples
     --------
@@ -119,10 +126,11 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
         Kept for compatibility (the solve is direct).
     tol : float, default=1e-4
         Kept for compatibility (the solve is direct).
-    solver : {"auto", "svd", "cholesky"}, default="auto"
-        All give the same exact solution.
+    solver : {"auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga", "lbfgs"}, default="auto"
+        Every solver of the unconstrained problem gives gpuml's exact solution (the one they
+        converge to); "lbfgs" is scikit-learn's solver for ``positive=True`` (see Notes).
     positive : bool, default=False
-        Only False is supported.
+        True runs on scikit-learn (see Notes).
     random_state : int, RandomState instance or None, default=None
         Kept for compatibility (the solve is deterministic).
     device : str or torch.device, default=None
@@ -135,8 +143,19 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     n_iter_ : None
         The solve is direct (scikit-learn reports None for its direct solvers too).
     solver_ : str
-        "eigh", the solver used.
+        scikit-learn's name for the solver asked for ("cholesky" for "auto", as scikit-learn
+        resolves it on dense data); gpuml's computation is the same for all of them.
     n_features_in_ : int
+
+    Notes
+    -----
+    gpuml computes natively: dense input, ``positive=False`` and the solvers "auto", "svd",
+    "cholesky", and "lsqr", "sparse_cg", "sag", "saga" with ``max_iter=None`` (they iterate to
+    ``tol`` towards the unique solution that gpuml computes exactly; ``n_iter_`` is then None).
+    Runs on scikit-learn instead (``device="auto"`` or ``gpuml.accel``; an
+    :class:`gpuml.UnsupportedError` with an explicit device or fallback off): ``positive=True``,
+    ``solver="lbfgs"``, an iterative solver with a ``max_iter`` (its partial result is asked
+    for) and sparse input.
 
     Examples
     --------

@@ -63,9 +63,9 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     C : float, default=1.0
         Inverse regularization strength; ``np.inf`` means no penalty.
     l1_ratio : float, default=0.0
-        Only 0 (pure L2) is supported.
+        0 (pure L2) runs on gpuml; an L1 or elastic-net penalty on scikit-learn (see Notes).
     dual : bool, default=False
-        Only False is supported.
+        True (liblinear's dual formulation) runs on scikit-learn.
     tol : float, default=1e-4
         Stop when the largest gradient entry is at most ``tol`` (or, as in scipy, when the
         loss stops decreasing by more than 64 float64 epsilons, relatively).
@@ -75,7 +75,9 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     class_weight : dict or "balanced", default=None
     random_state : int, RandomState instance or None, default=None
         Kept for compatibility (the solver is deterministic).
-    solver : {"lbfgs"}, default="lbfgs"
+    solver : {"lbfgs", "newton-cg", "newton-cholesky", "sag", "saga", "liblinear"}, default="lbfgs"
+        The solvers of the L2 (or unpenalized) problem run gpuml's L-BFGS, which converges to the
+        same optimum; "liblinear" (it penalizes the intercept) runs on scikit-learn.
     max_iter : int, default=100
     verbose : int, default=0
     warm_start : bool, default=False
@@ -92,6 +94,17 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     intercept_ : ndarray of shape (1,) or (n_classes,)
     n_iter_ : ndarray of shape (1,)
     n_features_in_ : int
+
+    Notes
+    -----
+    gpuml computes natively: dense input; the L2 penalty (``l1_ratio=0``) or none
+    (``C=np.inf``, ``penalty=None``), also through the deprecated ``penalty="l2"``; ``dual=False``;
+    the solvers "lbfgs", "newton-cg", "newton-cholesky", "sag" and "saga" (all by gpuml's
+    L-BFGS: the objective is strictly convex, they converge to the same optimum; ``n_iter_``
+    counts L-BFGS iterations); ``class_weight``, ``sample_weight``, ``warm_start``. Runs on
+    scikit-learn instead (``device="auto"`` or ``gpuml.accel``; an
+    :class:`gpuml.UnsupportedError` with an explicit device or fallback off): an L1 or
+    elastic-net penalty, ``dual=True``, ``solver="liblinear"`` and sparse input.
 
     Examples
     --------
