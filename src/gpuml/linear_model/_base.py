@@ -22,7 +22,8 @@ class LinearModelMixin(GpumlEstimator):
         return 2.0 * n * d * d, 1.0
 
     def _fit_least_squares(
-        self, X: Any, y: Any, sample_weight: Any, alpha: Any, cond: float = 0.0
+        self, X: Any, y: Any, sample_weight: Any, alpha: Any, cond: float = 0.0,
+        ravel_one_target: bool = False,
     ) -> tuple[int, torch.Tensor | None, int | None] | None:
         """Validate, run one Gram pass, solve. Returns (rows seen, eigenvalues of the Gram matrix
         ascending, rank), both None for a ridge, or None when "auto" handed the fit to
@@ -30,7 +31,9 @@ class LinearModelMixin(GpumlEstimator):
 
         ``alpha`` is a scalar or an array of one penalty per target (0 = plain least squares);
         ``cond`` is scikit-learn's ``lstsq`` cutoff: singular values of X below ``cond`` times
-        the largest count as zero (LinearRegression's ``tol``).
+        the largest count as zero (LinearRegression's ``tol``). ``ravel_one_target``: one
+        target given as a column gives coef_ of shape (d,) (Ridge's shapes; LinearRegression's
+        stay (1, d)).
         """
         self.__dict__.pop("_x_offset", None)
         if self._delegated_early(X, y, sample_weight=sample_weight):
@@ -67,8 +70,10 @@ class LinearModelMixin(GpumlEstimator):
         np_dtype = numpy_dtype(X)
         coef_np, intercept_np = to_numpy(coef).astype(np_dtype), to_numpy(intercept).astype(np_dtype)
         self._reset_cache()
-        if src.y_ndim == 1:
-            self.coef_, self.intercept_ = coef_np[0], float(intercept_np[0])
+        if src.y_ndim == 1:  # numpy scalars of X's dtype, as scikit-learn's
+            self.coef_, self.intercept_ = coef_np[0], intercept_np[0]
+        elif ravel_one_target and coef_np.shape[0] == 1:  # Ridge on y of shape (n, 1): coef_ (d,)
+            self.coef_, self.intercept_ = coef_np[0], intercept_np
         else:
             self.coef_, self.intercept_ = coef_np, intercept_np
         if not self.fit_intercept:

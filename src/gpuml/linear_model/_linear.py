@@ -210,7 +210,7 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
         -------
         self : Ridge
         """
-        if self._fit_least_squares(X, y, sample_weight, self.alpha) is None:
+        if self._fit_least_squares(X, y, sample_weight, self.alpha, ravel_one_target=True) is None:
             return self
         self.n_iter_ = None  # a direct solve, as scikit-learn's own direct solvers report
         self.solver_ = "cholesky" if self.solver == "auto" else self.solver  # scikit-learn's name for it
