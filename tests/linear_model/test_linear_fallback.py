@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import linear_model as sk
 
 import gpuml
@@ -53,6 +53,8 @@ CASES = {
     "LogisticRegression-l1": (LogisticRegression, sk.LogisticRegression,
                               {"l1_ratio": 1.0, "solver": "saga", "max_iter": 300, "random_state": 0}, "l1",
                               _classification, ("predict", "predict_proba", "decision_function")),
+    "LogisticRegression-newton": (LogisticRegression, sk.LogisticRegression, {"solver": "newton-cholesky"},
+                                  "newton-cholesky", _classification, ("predict", "predict_proba")),
     "LogisticRegression-liblinear": (LogisticRegression, sk.LogisticRegression, {"solver": "liblinear"},
                                      "liblinear", lambda: _classification(k=2),
                                      ("predict", "predict_proba", "predict_log_proba",
@@ -172,10 +174,19 @@ def test_ridge_solvers_native_equal_sklearn_on_hostile_data(solver):
 
 
 @pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky", "sag", "saga"])
-def test_logistic_solvers_native_equal_sklearn_on_hostile_data(solver):
+def test_logistic_other_solvers_run_on_sklearn(solver):
+    X, y = _classification(k=2)
+    ours = LogisticRegression(solver=solver, random_state=0, device="auto").fit(X, y)
+    assert ours.engine_ == "sklearn" and f"solver={solver!r}" in ours.engine_reason_
+    ref = sk.LogisticRegression(solver=solver, random_state=0).fit(X, y)
+    assert_allclose(ours.coef_, ref.coef_)
+    assert_array_equal(ours.n_iter_, ref.n_iter_)
+
+
+def test_logistic_native_on_hostile_data():
     X, y = _classification(n=200, d=3, k=2)
     X = (X + 1e4) * np.logspace(0, 3, X.shape[1])
-    ours = LogisticRegression(solver=solver, tol=1e-8, max_iter=500, device="cpu").fit(X, y)
+    ours = LogisticRegression(tol=1e-8, max_iter=500, device="cpu").fit(X, y)
     assert ours.engine_ == "gpuml"
     ref = sk.LogisticRegression(solver="newton-cholesky", tol=1e-10, max_iter=500).fit(X, y)
     assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)

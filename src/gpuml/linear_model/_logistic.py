@@ -21,9 +21,11 @@ from ..ops import AbsColumnMeans, LabelTotals, LogisticLoss
 from ._base import linear_scores
 from ._lbfgs import minimize_lbfgs
 
-#: The solvers of scikit-learn's L2 (or unpenalized) problem that converge to its optimum,
-#: which gpuml's L-BFGS computes; liblinear solves another problem (it penalizes the intercept).
-_SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky", "sag", "saga")
+#: The solvers gpuml runs: scikit-learn's L-BFGS, iteration for iteration (the same options,
+#: n_iter_ and ConvergenceWarning). newton-cg, newton-cholesky, sag and saga converge to the same
+#: optimum, but a max_iter, tol or warm start stops them elsewhere than L-BFGS (their own n_iter_
+#: and warnings): they run on scikit-learn; liblinear penalizes the intercept (another problem).
+_SOLVERS = ("lbfgs",)
 
 
 def _penalty(p: dict) -> str | None:
@@ -76,8 +78,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Kept for compatibility (the solver is deterministic).
     solver : {"lbfgs", "newton-cg", "newton-cholesky", "sag", "saga", "liblinear"}, default="lbfgs"
-        The solvers of the L2 (or unpenalized) problem run gpuml's L-BFGS, which converges to the
-        same optimum; "liblinear" (it penalizes the intercept) runs on scikit-learn.
+        "lbfgs" runs on gpuml; the others on scikit-learn (see Notes).
     max_iter : int, default=100
     verbose : int, default=0
     warm_start : bool, default=False
@@ -98,13 +99,14 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     Notes
     -----
     gpuml computes natively: dense input; the L2 penalty (``l1_ratio=0``) or none
-    (``C=np.inf``, ``penalty=None``), also through the deprecated ``penalty="l2"``; ``dual=False``;
-    the solvers "lbfgs", "newton-cg", "newton-cholesky", "sag" and "saga" (all by gpuml's
-    L-BFGS: the objective is strictly convex, they converge to the same optimum; ``n_iter_``
-    counts L-BFGS iterations); ``class_weight``, ``sample_weight``, ``warm_start``. Runs on
-    scikit-learn instead (``device="auto"`` or ``gpuml.accel``; an
-    :class:`gpuml.UnsupportedError` with an explicit device or fallback off): an L1 or
-    elastic-net penalty, ``dual=True``, ``solver="liblinear"`` and sparse input.
+    (``C=np.inf``, ``penalty=None``), also through the deprecated ``penalty="l2"`` (with
+    scikit-learn's warnings); ``dual=False``; ``solver="lbfgs"``; ``class_weight``,
+    ``sample_weight``, ``warm_start``. Runs on scikit-learn instead (``device="auto"`` or
+    ``gpuml.accel``; an :class:`gpuml.UnsupportedError` with an explicit device or fallback
+    off): an L1 or elastic-net penalty, ``dual=True``, the solvers "newton-cg",
+    "newton-cholesky", "sag", "saga" (they reach the same optimum, but where a ``max_iter``,
+    ``tol`` or warm start stops them, and their ``n_iter_`` and warnings, are their own) and
+    "liblinear" (it penalizes the intercept), and sparse input.
 
     Examples
     --------
