@@ -246,3 +246,12 @@ def test_proxy_fits_natively_and_answers_every_method(accel, est):
             args = (X, y) if m == "score" else (X,)
             assert_allclose(getattr(proxy, m)(*args), getattr(ref, m)(*args), rtol=1e-4, atol=1e-4)
         assert_allclose(proxy.predict(sp.csr_matrix(X)), proxy.predict(X), rtol=1e-10)
+
+
+def test_ridge_iterative_solver_with_a_large_max_iter_is_native():
+    X, y = _regression()
+    ours = Ridge(solver="sag", max_iter=100_000, tol=1e-10, device="cpu").fit(X, y)
+    assert ours.engine_ == "gpuml"
+    assert_allclose(ours.coef_, sk.Ridge(solver="svd").fit(X, y).coef_, rtol=1e-10)
+    with pytest.raises(UnsupportedError, match="max_iter=999"):
+        Ridge(solver="lsqr", max_iter=999, device="cpu").fit(X, y)

@@ -15,6 +15,8 @@ _DEVICE = [None, str, torch.device]
 #: Ridge's solvers that iterate towards the exact solution (scikit-learn's own: with
 #: ``max_iter=None`` they run to ``tol``); a capped ``max_iter`` asks for their partial result.
 _ITERATIVE = ("lsqr", "sparse_cg", "sag", "saga")
+#: A max_iter at least sag's own default (1000) asks for a converged solve, not a partial one.
+_CONVERGED_ITER = 1000
 
 
 class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -150,12 +152,13 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     Notes
     -----
     gpuml computes natively: dense input, ``positive=False`` and the solvers "auto", "svd",
-    "cholesky", and "lsqr", "sparse_cg", "sag", "saga" with ``max_iter=None`` (they iterate to
-    ``tol`` towards the unique solution that gpuml computes exactly; ``n_iter_`` is then None).
+    "cholesky", and "lsqr", "sparse_cg", "sag", "saga" with ``max_iter=None`` or at least 1000
+    (sag's own default: they iterate to ``tol`` towards the unique solution that gpuml computes
+    exactly; ``n_iter_`` is then None).
     Runs on scikit-learn instead (``device="auto"`` or ``gpuml.accel``; an
     :class:`gpuml.UnsupportedError` with an explicit device or fallback off): ``positive=True``,
-    ``solver="lbfgs"``, an iterative solver with a ``max_iter`` (its partial result is asked
-    for) and sparse input.
+    ``solver="lbfgs"``, an iterative solver with a ``max_iter`` below 1000 (its partial result is
+    asked for) and sparse input.
 
     Examples
     --------
@@ -176,9 +179,9 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
         when(lambda p: p["solver"] != "lbfgs",
              "solver='lbfgs' (scikit-learn's solver for positive=True; gpuml supports 'auto', 'svd', "
              "'cholesky', 'lsqr', 'sparse_cg', 'sag', 'saga')"),
-        when(lambda p: p["solver"] not in _ITERATIVE or p["max_iter"] is None,
+        when(lambda p: p["solver"] not in _ITERATIVE or p["max_iter"] is None or p["max_iter"] >= _CONVERGED_ITER,
              "solver={solver!r} with max_iter={max_iter!r} (an iterative solve stopped early; gpuml "
-             "computes the exact solution: max_iter=None)"),
+             f"computes the exact solution: max_iter=None or >= {_CONVERGED_ITER})"),
     )
 
     def __init__(
