@@ -68,7 +68,7 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
     >>> X = np.array([[1.0, 1.0], [1.0, 2.0], [2.0, 2.0], [2.0, 3.0]])
     >>> y = X @ np.array([1.0, 2.0]) + 3
     >>> reg = LinearRegression(device="cpu").fit(X, y)
-    >>> np.round(reg.coef_, 6), round(reg.intercept_, 6)
+    >>> np.round(reg.coef_, 6), round(float(reg.intercept_), 6)
     (array([1., 2.]), 3.0)
     """
 
