@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sklearn import sklearn_class
+from .._support import Support, one_of, when
 from ._base import LinearModelMixin
 
 _DEVICE = [None, str, torch.device]
 
-
-def _no_positive(est) -> None:
-    if est.positive:
-        raise ValueError(
-            f"{type(est).__name__}(positive=True) is not supported by gpuml yet; "
-            f"use sklearn.linear_model.{type(est).__name__} for non-negative coefficients."
-        )
+#: Ridge's solvers that iterate towards the exact solution (scikit-learn's own: with
+#: ``max_iter=None`` they run to ``tol``); a capped ``max_iter`` asks for their partial result.
+_ITERATIVE = ("lsqr", "sparse_cg", "sag", "saga")
+#: A max_iter at least sag's own default (1000) asks for a converged solve, not a partial one.
+_CONVERGED_ITER = 1000
 
 
 class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -43,7 +40,7 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
     n_jobs : int, default=None
         Kept for compatibility; parallelism comes from the device.
     positive : bool, default=False
-        Only False is supported.
+        True (non-negative least squares) runs on scikit-learn (see Notes).
     device : str or torch.device, default=None
         Where to compute; None follows ``gpuml.get_config()["device"]`` ("auto").
 
@@ -57,6 +54,13 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
         Singular values of the (centered, weighted) X.
     n_features_in_ : int
 
+    Notes
+    -----
+    gpuml computes natively: dense input (arrays, tensors, sources), ``positive=False``, every
+    other parameter value. Runs on scikit-learn instead (``device="auto"`` or ``gpuml.accel``;
+    an :class:`gpuml.UnsupportedError` with an explicit device or fallback off): ``positive=True``
+    and sparse input. Unlike scikit-learn, ``copy_X=False`` does not let the fit center X in place.
+
     Examples
     --------
     >>> import numpy as np
@@ -64,18 +68,14 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
     >>> X = np.array([[1.0, 1.0], [1.0, 2.0], [2.0, 2.0], [2.0, 3.0]])
     >>> y = X @ np.array([1.0, 2.0]) + 3
     >>> reg = LinearRegression(device="cpu").fit(X, y)
-    >>> np.round(reg.coef_, 6), round(reg.intercept_, 6)
+    >>> np.round(reg.coef_, 6), round(float(reg.intercept_), 6)
     (array([1., 2.]), 3.0)
     """
 
-    _parameter_constraints = {
-        "fit_intercept": ["boolean"],
-        "copy_X": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_jobs": [None, Integral],
-        "positive": ["boolean"],
-        "device": _DEVICE,
-    }
+    _parameter_constraints = {**sklearn_class("LinearRegression")._parameter_constraints, "device": _DEVICE}
+
+    #: gpuml solves unconstrained least squares; positive=True (NNLS) runs on scikit-learn.
+    _support = Support(one_of("positive", False))
 
     def __init__(self, *, fit_intercept=True, copy_X=True, tol=1e-6, n_jobs=None, positive=False, device=None):
         self.fit_intercept = fit_intercept
@@ -100,7 +100,6 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
         -------
         self : LinearRegression
         """
-        _no_positive(self)
         fitted = self._fit_least_squares(X, y, sample_weight, 0.0, cond=self.tol)
         if fitted is None:
             return self
@@ -129,10 +128,11 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
         Kept for compatibility (the solve is direct).
     tol : float, default=1e-4
         Kept for compatibility (the solve is direct).
-    solver : {"auto", "svd", "cholesky"}, default="auto"
-        All give the same exact solution.
+    solver : {"auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga", "lbfgs"}, default="auto"
+        Every solver of the unconstrained problem gives gpuml's exact solution (the one they
+        converge to); "lbfgs" is scikit-learn's solver for ``positive=True`` (see Notes).
     positive : bool, default=False
-        Only False is supported.
+        True runs on scikit-learn (see Notes).
     random_state : int, RandomState instance or None, default=None
         Kept for compatibility (the solve is deterministic).
     device : str or torch.device, default=None
@@ -145,8 +145,20 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     n_iter_ : None
         The solve is direct (scikit-learn reports None for its direct solvers too).
     solver_ : str
-        "eigh", the solver used.
+        scikit-learn's name for the solver asked for ("cholesky" for "auto", as scikit-learn
+        resolves it on dense data); gpuml's computation is the same for all of them.
     n_features_in_ : int
+
+    Notes
+    -----
+    gpuml computes natively: dense input, ``positive=False`` and the solvers "auto", "svd",
+    "cholesky", and "lsqr", "sparse_cg", "sag", "saga" with ``max_iter=None`` or at least 1000
+    (sag's own default: they iterate to ``tol`` towards the unique solution that gpuml computes
+    exactly; ``n_iter_`` is then None).
+    Runs on scikit-learn instead (``device="auto"`` or ``gpuml.accel``; an
+    :class:`gpuml.UnsupportedError` with an explicit device or fallback off): ``positive=True``,
+    ``solver="lbfgs"``, an iterative solver with a ``max_iter`` below 1000 (its partial result is
+    asked for) and sparse input.
 
     Examples
     --------
@@ -157,17 +169,20 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     array([0.66666667])
     """
 
-    _parameter_constraints = {
-        "alpha": [Interval(Real, 0, None, closed="left"), np.ndarray, list],
-        "fit_intercept": ["boolean"],
-        "copy_X": ["boolean"],
-        "max_iter": [Interval(Real, 1, None, closed="left"), None],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "svd", "cholesky"})],
-        "positive": ["boolean"],
-        "random_state": ["random_state"],
-        "device": _DEVICE,
-    }
+    _parameter_constraints = {**sklearn_class("Ridge")._parameter_constraints, "device": _DEVICE}
+
+    #: Every solver of the unconstrained problem converges to its unique solution, which gpuml
+    #: computes exactly; positive=True (and 'lbfgs', scikit-learn's solver for it) and an
+    #: iterative solver capped by max_iter (its partial result is asked for) run on scikit-learn.
+    _support = Support(
+        one_of("positive", False),
+        when(lambda p: p["solver"] != "lbfgs",
+             "solver='lbfgs' (scikit-learn's solver for positive=True; gpuml supports 'auto', 'svd', "
+             "'cholesky', 'lsqr', 'sparse_cg', 'sag', 'saga')"),
+        when(lambda p: p["solver"] not in _ITERATIVE or p["max_iter"] is None or p["max_iter"] >= _CONVERGED_ITER,
+             "solver={solver!r} with max_iter={max_iter!r} (an iterative solve stopped early; gpuml "
+             f"computes the exact solution: max_iter=None or >= {_CONVERGED_ITER})"),
+    )
 
     def __init__(
         self, alpha=1.0, *, fit_intercept=True, copy_X=True, max_iter=None, tol=1e-4,
@@ -198,12 +213,8 @@ class Ridge(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
         -------
         self : Ridge
         """
-        _no_positive(self)
-        alpha = np.asarray(self.alpha, dtype=np.float64)
-        if (alpha < 0).any() or not np.isfinite(alpha).all():
-            raise ValueError(f"alpha must be non-negative and finite, got {self.alpha!r}")
-        if self._fit_least_squares(X, y, sample_weight, alpha) is None:
+        if self._fit_least_squares(X, y, sample_weight, self.alpha, ravel_one_target=True) is None:
             return self
         self.n_iter_ = None  # a direct solve, as scikit-learn's own direct solvers report
-        self.solver_ = "eigh"
+        self.solver_ = "cholesky" if self.solver == "auto" else self.solver  # scikit-learn's name for it
         return self

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from .._sklearn import sklearn_class
+from .._support import Support, one_of, when
 from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import Source, WithTargets, read_targets, run_pass
 from ..device import accumulator_dtype
 from ..ops import AbsColumnMeans, LabelTotals, LogisticLoss
 from ._base import linear_scores
 from ._lbfgs import minimize_lbfgs
+
+#: The solvers gpuml runs: scikit-learn's L-BFGS, iteration for iteration (the same options,
+#: n_iter_ and ConvergenceWarning). newton-cg, newton-cholesky, sag and saga converge to the same
+#: optimum, but a max_iter, tol or warm start stops them elsewhere than L-BFGS (their own n_iter_
+#: and warnings): they run on scikit-learn; liblinear penalizes the intercept (another problem).
+_SOLVERS = ("lbfgs",)
+
+
+def _penalty(p: dict) -> str | None:
+    """The penalty scikit-learn (>= 1.8) fits with these parameters: "l2", "l1",
+    "elasticnet" or None (no penalty)."""
+    if p["penalty"] != "deprecated":
+        return p["penalty"]
+    if p["C"] == np.inf:
+        return None
+    r = p["l1_ratio"]
+    return "l2" if r is None or r == 0 else "l1" if r == 1 else "elasticnet"
+
+
+def _l2_only(p: dict) -> bool:
+    pen = _penalty(p)
+    return pen is None or (pen == "l2" and (p["l1_ratio"] is None or p["l1_ratio"] == 0))
 
 
 class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
@@ -42,9 +65,9 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     C : float, default=1.0
         Inverse regularization strength; ``np.inf`` means no penalty.
     l1_ratio : float, default=0.0
-        Only 0 (pure L2) is supported.
+        0 (pure L2) runs on gpuml; an L1 or elastic-net penalty on scikit-learn (see Notes).
     dual : bool, default=False
-        Only False is supported.
+        True (liblinear's dual formulation) runs on scikit-learn.
     tol : float, default=1e-4
         Stop when the largest gradient entry is at most ``tol`` (or, as in scipy, when the
         loss stops decreasing by more than 64 float64 epsilons, relatively).
@@ -54,7 +77,8 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     class_weight : dict or "balanced", default=None
     random_state : int, RandomState instance or None, default=None
         Kept for compatibility (the solver is deterministic).
-    solver : {"lbfgs"}, default="lbfgs"
+    solver : {"lbfgs", "newton-cg", "newton-cholesky", "sag", "saga", "liblinear"}, default="lbfgs"
+        "lbfgs" runs on gpuml; the others on scikit-learn (see Notes).
     max_iter : int, default=100
     verbose : int, default=0
     warm_start : bool, default=False
@@ -72,6 +96,18 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     n_iter_ : ndarray of shape (1,)
     n_features_in_ : int
 
+    Notes
+    -----
+    gpuml computes natively: dense input; the L2 penalty (``l1_ratio=0``) or none
+    (``C=np.inf``, ``penalty=None``), also through the deprecated ``penalty="l2"`` (with
+    scikit-learn's warnings); ``dual=False``; ``solver="lbfgs"``; ``class_weight``,
+    ``sample_weight``, ``warm_start``. Runs on scikit-learn instead (``device="auto"`` or
+    ``gpuml.accel``; an :class:`gpuml.UnsupportedError` with an explicit device or fallback
+    off): an L1 or elastic-net penalty, ``dual=True``, the solvers "newton-cg",
+    "newton-cholesky", "sag", "saga" (they reach the same optimum, but where a ``max_iter``,
+    ``tol`` or warm start stops them, and their ``n_iter_`` and warnings, are their own) and
+    "liblinear" (it penalizes the intercept), and sparse input.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -82,23 +118,18 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     (array([0, 0]), 0.97)
     """
 
-    _parameter_constraints = {
-        "penalty": [StrOptions({"l2"}), None, Hidden(StrOptions({"deprecated"}))],
-        "C": [Interval(Real, 0, None, closed="right")],
-        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
-        "dual": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "fit_intercept": ["boolean"],
-        "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
-        "class_weight": [dict, StrOptions({"balanced"}), None],
-        "random_state": ["random_state"],
-        "solver": [StrOptions({"lbfgs"})],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "n_jobs": [None, Integral],
-        "device": [None, str, torch.device],
-    }
+    _parameter_constraints = {**sklearn_class("LogisticRegression")._parameter_constraints,
+                              "device": [None, str, torch.device]}
+
+    #: gpuml minimizes the L2 (or unpenalized) objective by L-BFGS; the solvers that converge to
+    #: the same optimum are accepted. L1 / elastic-net, dual=True and liblinear (whose objective
+    #: penalizes the intercept) run on scikit-learn.
+    _support = Support(
+        when(_l2_only, lambda p: f"penalty={_penalty(p)!r} (l1_ratio={p['l1_ratio']!r}; gpuml "
+                                 "supports the L2 penalty, l1_ratio=0, or none, C=np.inf)"),
+        one_of("dual", False),
+        one_of("solver", *_SOLVERS),
+    )
 
     def __init__(
         self, penalty="deprecated", *, C=1.0, l1_ratio=0.0, dual=False, tol=1e-4, fit_intercept=True,
@@ -129,14 +160,39 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         return 4.0 * n * d * k, 1.2 * min(self.max_iter, 60)
 
     def _inverse_strength(self) -> float:
-        if self.l1_ratio not in (0, 0.0, None):
-            raise ValueError(
-                f"l1_ratio={self.l1_ratio}: gpuml's LogisticRegression supports only the L2 penalty "
-                "(l1_ratio=0); use scikit-learn's saga solver for L1 or elastic-net."
-            )
-        if self.dual:
-            raise ValueError("dual=True is not supported (it is liblinear's formulation); use dual=False.")
-        return np.inf if self.penalty is None else float(self.C)
+        """C as scikit-learn fits it (np.inf: no penalty), with scikit-learn's warnings (in its
+        order) about the deprecated ``penalty``, ``l1_ratio`` and ``n_jobs``."""
+        pen = _penalty(self.get_params(deep=False))
+        if self.penalty == "deprecated":
+            if self.l1_ratio is None:
+                warnings.warn("'l1_ratio=None' was deprecated in version 1.8 and will trigger an error "
+                              "in 1.10. Use 0<=l1_ratio<=1 instead.", FutureWarning, stacklevel=3)
+        else:
+            warnings.warn(
+                "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid this "
+                "warning, leave 'penalty' set to its default value and use 'l1_ratio' or 'C' instead. "
+                "Use l1_ratio=0 instead of penalty='l2', l1_ratio=1 instead of penalty='l1', l1_ratio "
+                "set to a float between 0 and 1 instead of penalty='elasticnet', and C=np.inf instead "
+                "of penalty=None.", FutureWarning, stacklevel=3)
+        if pen != "elasticnet" and self.l1_ratio is not None and 0 < self.l1_ratio < 1:
+            warnings.warn(f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got (penalty={pen})",
+                          stacklevel=3)
+        if self.penalty == "l2" and self.l1_ratio != 0:
+            warnings.warn(f"Inconsistent values: penalty={self.penalty} with l1_ratio={self.l1_ratio}. "
+                          "penalty is deprecated. Please use l1_ratio only.", stacklevel=3)
+        if self.penalty is None and self.C != 1.0:
+            warnings.warn("Setting penalty=None will ignore the C and l1_ratio parameters", stacklevel=3)
+        if self.n_jobs is not None:
+            warnings.warn("'n_jobs' has no effect since 1.8 and will be removed in 1.10. You provided "
+                          f"'n_jobs={self.n_jobs}', please leave it unspecified.", FutureWarning, stacklevel=3)
+        return np.inf if pen is None else float(self.C)
+
+    def _import_state(self, state: dict) -> None:
+        """scikit-learn's fitted state; a ``sparsify()``'d ``coef_`` is made dense again."""
+        super()._import_state(state)
+        coef = self.__dict__.get("coef_")
+        if coef is not None and hasattr(coef, "toarray"):
+            self.coef_ = coef.toarray()
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
@@ -153,7 +209,6 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         -------
         self : LogisticRegression
         """
-        C = self._inverse_strength()
         self.__dict__.pop("_n_classes_seen", None)  # the cost model's K: never the previous fit's
         if type(X) is np.ndarray and y is not None:  # an early decision (before validation) needs it
             try:
@@ -162,6 +217,7 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
                 pass  # labels validation will reject; the model assumes two classes meanwhile
         if self._delegated_early(X, y, sample_weight=sample_weight):
             return self
+        C = self._inverse_strength()
         X, y = self._validate(X, y, reset=True)
         w = self._sample_weight(sample_weight, X)
         if isinstance(X, Source):
