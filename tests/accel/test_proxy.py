@@ -66,6 +66,11 @@ def test_proxy_is_scikit_learns_class(accel):
     assert repr(est) == "Ridge(alpha=2.0)" and "Ridge" in est._repr_html_()
     assert est.get_params() == original(alpha=2.0).get_params()
     assert type(clone(est)) is Ridge
+    import copy
+
+    fitted = Ridge().fit(*_data())
+    for twin in (copy.copy(fitted), copy.deepcopy(fitted)):
+        assert type(twin) is Ridge and np.array_equal(twin.coef_, fitted.coef_)
     with pytest.raises(InvalidParameterError) as ours:
         Ridge(alpha=-1.0).fit(*_data())
     with pytest.raises(InvalidParameterError) as theirs:
