@@ -1,0 +1,738 @@
+#!/usr/bin/env python
+"""scikit-learn's own test modules for the estimators gpuml.accel covers, run three ways.
+
+    python benchmarks/sklearn_suite.py --mode sklearn   # plain scikit-learn: the baseline
+    python benchmarks/sklearn_suite.py --mode accel     # gpuml.accel installed, fallback on
+    python benchmarks/sklearn_suite.py --mode native    # gpuml.accel installed, GPUML_FALLBACK=0
+
+Options: ``--modules k_means pca`` (short names below, or dotted module names), ``--out DIR``
+(default ``benchmarks/results``), ``-n N`` (pytest-xdist workers, default 2; 0 runs in-process),
+``-k EXPR`` (pytest's selection), ``--test-timeout S`` (per test, needs pytest-timeout),
+``--module-timeout S`` (per module, the run is killed and what finished is kept).
+
+Each module runs in its own ``python -m pytest --pyargs sklearn.<...>.tests.<module>`` from an empty
+temporary folder with an empty ini file, so this repository's pytest settings (addopts, filterwarnings)
+do not apply and scikit-learn's own ``sklearn/conftest.py`` (``global_random_seed``, thread limits
+per xdist worker, network skips) does. This file is also the pytest plugin (``-p sklearn_suite``):
+
+- ``--suite-accel`` calls ``gpuml.accel.install()`` in ``pytest_configure`` (first), in the controller
+  and in every xdist worker (workers get the same ``-p``/options), before any test module is imported;
+  every test's report records whether the proxies were in place in the process that ran it;
+- ``--suite-log FILE`` makes the controller write one JSON line per test phase report.
+
+Outcomes per test: ``error`` (setup or teardown failed, or a collection error), ``failed`` (the call
+failed, a strict xpass, or the xdist worker crashed on it), ``passed``, ``skipped``, ``xfailed``,
+``xpassed``. **Pass share = passed / (passed + failed + error)**: skipped, xfailed and xpassed tests
+are left out of both sides (and reported). Failures are grouped by a reason: the exception type and
+the first line of its message, with numbers, addresses and quoted names normalized.
+
+Writes ``sklearn-suite-<mode>.json`` (counts, shares, groups with example test ids, every failing
+test id) and ``sklearn-suite-<mode>.md``; ``sklearn-suite.md`` puts the modes found side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+# the covered estimators' test modules (issue 11)
+MODULES = {
+    "k_means": "sklearn.cluster.tests.test_k_means",
+    "pca": "sklearn.decomposition.tests.test_pca",
+    "ridge": "sklearn.linear_model.tests.test_ridge",
+    "base": "sklearn.linear_model.tests.test_base",
+    "logistic": "sklearn.linear_model.tests.test_logistic",
+    "neighbors": "sklearn.neighbors.tests.test_neighbors",
+    "data": "sklearn.preprocessing.tests.test_data",
+}
+MODES = ("sklearn", "accel", "native")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+COVERED = (
+    ("sklearn.linear_model", "LinearRegression"),
+    ("sklearn.linear_model", "Ridge"),
+    ("sklearn.linear_model", "LogisticRegression"),
+    ("sklearn.cluster", "KMeans"),
+    ("sklearn.decomposition", "PCA"),
+    ("sklearn.neighbors", "NearestNeighbors"),
+    ("sklearn.neighbors", "KNeighborsClassifier"),
+    ("sklearn.neighbors", "KNeighborsRegressor"),
+    ("sklearn.preprocessing", "StandardScaler"),
+    ("sklearn.neural_network", "MLPClassifier"),
+    ("sklearn.neural_network", "MLPRegressor"),
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# the pytest plugin half (loaded with -p sklearn_suite; this folder is put on PYTHONPATH)
+# --------------------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("gpuml-suite", "gpuml: scikit-learn's suite under gpuml.accel")
+    group.addoption("--suite-accel", action="store_true", default=False, help="install gpuml.accel first")
+    group.addoption("--suite-log", default=None, help="write one JSON line per test report here")
+
+
+_STATE: dict = {"log": None, "accel": False}
+
+
+def _proxied() -> list[str]:
+    """The covered sklearn classes that are gpuml proxies in this process (by module of the class)."""
+    import importlib
+
+    out = []
+    for mod, name in COVERED:
+        try:
+            cls = getattr(importlib.import_module(mod), name)
+        except Exception:  # noqa: BLE001 - a missing module is just not proxied
+            continue
+        if (getattr(cls, "__module__", "") or "").startswith("gpuml"):
+            out.append(name)
+    return out
+
+
+@pytest.hookimpl(tryfirst=True)  # before sklearn's conftest, before collection
+def pytest_configure(config):
+    if config.getoption("suite_accel"):
+        import gpuml.accel
+
+        gpuml.accel.install()
+        _STATE["accel"] = True
+    path = config.getoption("suite_log")
+    if path and not hasattr(config, "workerinput"):  # the controller (or a run without xdist) writes
+        _STATE["log"] = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        _STATE["log"].write(
+            json.dumps({"kind": "start", "accel": _STATE["accel"], "proxied": _proxied(), "pid": os.getpid()}) + "\n"
+        )
+
+
+def pytest_unconfigure(config):
+    log = _STATE.get("log")
+    if log is not None:
+        log.close()
+        _STATE["log"] = None
+
+
+def pytest_runtest_setup(item):
+    # the process that runs the test says whether the proxies are in place (xdist ships user_properties)
+    if _STATE["accel"] and not any(k == "gpuml_proxied" for k, _ in item.user_properties):
+        item.user_properties.append(("gpuml_proxied", len(_proxied())))
+
+
+def _crash_message(longrepr) -> tuple[str, str]:
+    """(message, location) of a failure's longrepr: the exception's text and where it was raised."""
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message), f"{_short_path(crash.path)}:{crash.lineno}"
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, lineno, reason)
+        return str(longrepr[2]), f"{_short_path(str(longrepr[0]))}:{longrepr[1]}"
+    text = str(longrepr) if longrepr is not None else ""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    # the last "E   ..." lines of a traceback text hold the exception
+    e_lines = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    if e_lines:
+        return "\n".join(e_lines), ""
+    return (lines[-1] if lines else ""), ""
+
+
+def _gpuml_frame(longrepr) -> str:
+    """The innermost traceback frame inside gpuml, "path:line", or ""."""
+    tracebacks = []
+    chain = getattr(longrepr, "chain", None)
+    if chain:
+        tracebacks = [element[0] for element in chain]
+    elif getattr(longrepr, "reprtraceback", None) is not None:
+        tracebacks = [longrepr.reprtraceback]
+    found = ""
+    for tb in tracebacks:
+        for entry in getattr(tb, "reprentries", []) or []:
+            loc = getattr(entry, "reprfileloc", None)
+            if loc is not None and "gpuml" in str(loc.path).replace("\\", "/").split("/site-packages/")[-1]:
+                found = f"{_short_path(loc.path)}:{loc.lineno}"
+    return found
+
+
+def _short_path(path: str) -> str:
+    path = str(path).replace("\\", "/")
+    for marker in ("/site-packages/", "/src/"):
+        if marker in path:
+            return path.split(marker)[-1]
+    return path
+
+
+def pytest_runtest_logreport(report):
+    log = _STATE.get("log")
+    if log is None:
+        return
+    record = {
+        "kind": "test",
+        "nodeid": report.nodeid,
+        "when": report.when,
+        "outcome": report.outcome,
+        "duration": round(getattr(report, "duration", 0.0) or 0.0, 4),
+    }
+    if hasattr(report, "wasxfail"):
+        record["wasxfail"] = str(report.wasxfail)[:200]
+    props = dict(getattr(report, "user_properties", []) or [])
+    if "gpuml_proxied" in props:
+        record["proxied"] = props["gpuml_proxied"]
+    if report.failed or report.skipped:
+        message, location = _crash_message(report.longrepr)
+        record["message"] = message[:2000]
+        record["location"] = location
+        if report.failed:
+            record["gpuml_frame"] = _gpuml_frame(report.longrepr)
+            text = str(report.longrepr)
+            record["traceback"] = "\n".join(text.splitlines()[-30:])[-4000:]
+        if report.when not in ("setup", "call", "teardown"):  # xdist: "worker crashed while running"
+            record["crashed"] = True
+    log.write(json.dumps(record) + "\n")
+
+
+def pytest_collectreport(report):
+    log = _STATE.get("log")
+    if log is None or not report.failed:
+        return
+    message, location = _crash_message(report.longrepr)
+    text = str(report.longrepr)
+    log.write(
+        json.dumps(
+            {
+                "kind": "collect",
+                "nodeid": report.nodeid or "<collection>",
+                "outcome": "failed",
+                "message": message[:2000],
+                "location": location,
+                "gpuml_frame": _gpuml_frame(report.longrepr),
+                "traceback": "\n".join(text.splitlines()[-30:])[-4000:],
+            }
+        )
+        + "\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# outcomes, reasons, summaries
+# --------------------------------------------------------------------------------------------------
+
+_NUM = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_QUOTED = re.compile(r"'[^']{25,}'|\"[^\"]{25,}\"")
+_EXC = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit|Failed|Skipped|Timeout|Crash\w*))\s*:?\s*(.*)$", re.S)
+
+
+def reason_of(message: str, crashed: bool = False) -> str:
+    """A short, normalized grouping key: exception type + first line of its message."""
+    if crashed:
+        return "xdist worker crashed"
+    message = (message or "").strip()
+    if message.startswith("assert ") or message.startswith("assert\n") or message == "assert":
+        kind, rest = "AssertionError", message
+    else:
+        m = _EXC.match(message)
+        kind, rest = (m.group(1).split(".")[-1], m.group(2)) if m else ("", message)
+    first = next((ln.strip() for ln in rest.splitlines() if ln.strip()), "")
+    first = _HEX.sub("0x…", first)
+    first = _QUOTED.sub("'…'", first)
+    first = _NUM.sub("N", first)
+    first = re.sub(r"\s+", " ", first)
+    if len(first) > 140:
+        first = first[:139] + "…"
+    return f"{kind}: {first}" if kind and first else (kind or first or "(no message)")
+
+
+def outcome_of(phases: dict) -> tuple[str, dict | None]:
+    """A test's outcome from its phase reports, and the report that decided a failure."""
+    setup, call, teardown = phases.get("setup"), phases.get("call"), phases.get("teardown")
+    other = [r for w, r in phases.items() if w not in ("setup", "call", "teardown")]
+    if other and other[0]["outcome"] == "failed":
+        return "failed", other[0]
+    if setup is not None and setup["outcome"] == "failed":
+        return "error", setup
+    if setup is not None and setup["outcome"] == "skipped":
+        return ("xfailed" if "wasxfail" in setup else "skipped"), None
+    outcome, decisive = "passed", None
+    if call is not None:
+        if "wasxfail" in call:
+            outcome = "xfailed" if call["outcome"] == "skipped" else "xpassed"
+        elif call["outcome"] == "failed":
+            outcome, decisive = "failed", call
+        elif call["outcome"] == "skipped":
+            outcome = "skipped"
+    elif setup is None:
+        outcome = "error"  # no report at all: should not happen
+    if teardown is not None and teardown["outcome"] == "failed" and outcome not in ("failed",):
+        return "error", teardown
+    return outcome, decisive
+
+
+def summarize_log(path: Path) -> dict:
+    """Per-test outcomes and counts of one module's JSON lines."""
+    phases: dict[str, dict] = defaultdict(dict)
+    collect_errors: dict[str, dict] = {}
+    start = None
+    proxied_min = None
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a killed run
+            if rec["kind"] == "start":
+                start = rec
+            elif rec["kind"] == "collect":
+                collect_errors.setdefault(rec["nodeid"], rec)
+            else:
+                phases[rec["nodeid"]][rec["when"]] = rec
+                if "proxied" in rec:
+                    proxied_min = rec["proxied"] if proxied_min is None else min(proxied_min, rec["proxied"])
+    tests = {}
+    failures = []
+    duration = 0.0
+    for nodeid, ph in phases.items():
+        outcome, decisive = outcome_of(ph)
+        duration += sum(r.get("duration", 0.0) for r in ph.values())
+        tests[nodeid] = outcome
+        if decisive is not None:
+            failures.append(
+                {
+                    "nodeid": nodeid,
+                    "outcome": outcome,
+                    "when": decisive["when"],
+                    "reason": reason_of(decisive.get("message", ""), decisive.get("crashed", False)),
+                    "message": decisive.get("message", ""),
+                    "location": decisive.get("location", ""),
+                    "gpuml_frame": decisive.get("gpuml_frame", ""),
+                    "traceback": decisive.get("traceback", ""),
+                }
+            )
+    for nodeid, rec in collect_errors.items():
+        tests[nodeid] = "error"
+        failures.append(
+            {
+                "nodeid": nodeid,
+                "outcome": "error",
+                "when": "collect",
+                "reason": "collection: " + reason_of(rec.get("message", "")),
+                "message": rec.get("message", ""),
+                "location": rec.get("location", ""),
+                "gpuml_frame": rec.get("gpuml_frame", ""),
+                "traceback": rec.get("traceback", ""),
+            }
+        )
+    counts = Counter(tests.values())
+    counts = {k: counts.get(k, 0) for k in OUTCOMES}
+    skip_reasons = Counter()
+    for nodeid, ph in phases.items():
+        if tests[nodeid] == "skipped":
+            rep = ph.get("call") if ph.get("call", {}).get("outcome") == "skipped" else ph.get("setup", {})
+            skip_reasons[reason_of(rep.get("message", ""))] += 1
+    return {
+        "tests": tests,
+        "counts": counts,
+        "failures": failures,
+        "collect_errors": len(collect_errors),
+        "test_seconds": round(duration, 1),
+        "skip_reasons": dict(skip_reasons.most_common(10)),
+        "accel_in_controller": (start or {}).get("accel"),
+        "proxied_in_controller": (start or {}).get("proxied"),
+        "proxied_in_workers_min": proxied_min,
+    }
+
+
+def share(counts: dict) -> float | None:
+    denominator = counts["passed"] + counts["failed"] + counts["error"]
+    return counts["passed"] / denominator if denominator else None
+
+
+def group_failures(failures: list[dict], examples: int = 3) -> list[dict]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for f in failures:
+        groups[f["reason"]].append(f)
+    out = []
+    for reason, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        first = items[0]
+        frames = Counter(f["gpuml_frame"] for f in items if f["gpuml_frame"])
+        out.append(
+            {
+                "reason": reason,
+                "count": len(items),
+                "tests": len({f["nodeid"].split("[")[0] for f in items}),
+                "examples": [f["nodeid"] for f in items[:examples]],
+                "message": first["message"][:600],
+                "location": first["location"],
+                "gpuml_frames": dict(frames.most_common(3)),
+                "traceback": first["traceback"],
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the driver
+# --------------------------------------------------------------------------------------------------
+
+
+def _has_module(python: str, name: str) -> bool:
+    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({name!r}) is None)"
+    return subprocess.run([python, "-c", code], capture_output=True).returncode == 0
+
+
+def _sklearn_dir(python: str) -> str:
+    out = subprocess.run(
+        [python, "-c", "import os, sklearn; print(os.path.dirname(sklearn.__file__))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def run_module(
+    module: str,
+    mode: str,
+    *,
+    python: str,
+    workers: int,
+    select: str | None,
+    test_timeout: float | None,
+    module_timeout: float | None,
+    extra: list[str],
+    logdir: Path,
+    env_extra: dict | None = None,
+) -> dict:
+    """Run one test module in a subprocess; returns its summary."""
+    short = module.rsplit(".", 1)[-1]
+    log = logdir / f"{mode}-{short}.jsonl"
+    out_txt = logdir / f"{mode}-{short}.txt"
+    log.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sklearn-suite-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        site = os.path.dirname(_sklearn_dir(python))
+        cmd = [
+            python, "-m", "pytest", "--pyargs", module,
+            # an empty ini: none of this repository's settings; the rootdir is the folder that holds
+            # sklearn, so test ids read sklearn/cluster/tests/test_k_means.py::test_...; conftest
+            # files load below confcutdir only: sklearn's own sklearn/conftest.py is below it
+            "-c", str(ini), "--rootdir", site, "--confcutdir", site,
+            "-o", "addopts=", "-p", "no:cacheprovider", "-p", "sklearn_suite",
+            "--suite-log", str(log), "-q", "--no-header", "-rN", "--tb=long",
+        ]  # fmt: skip
+        if workers > 0:
+            cmd += ["-n", str(workers)]
+        else:
+            cmd += ["-p", "no:xdist"]
+        if mode in ("accel", "native"):
+            cmd.append("--suite-accel")
+        if select:
+            cmd += ["-k", select]
+        if test_timeout:
+            cmd += ["--timeout", str(test_timeout)]
+        cmd += extra
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
+        env.pop("GPUML_ACCEL", None)  # the plugin installs accel, explicitly, in accel and native mode only
+        env.pop("GPUML_FALLBACK", None)
+        if mode == "native":
+            env["GPUML_FALLBACK"] = "0"
+        env.setdefault("GPUML_ACCEL_REPORT", "0")
+        env.setdefault("GPUML_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"gpuml-suite-cache-{os.getuid()}"))
+        env.update(env_extra or {})
+        t0 = time.perf_counter()
+        killed = False
+        with open(out_txt, "w", encoding="utf-8") as fh:
+            proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                rc = proc.wait(timeout=module_timeout)
+            except subprocess.TimeoutExpired:
+                killed = True
+                os.killpg(proc.pid, 9)  # the pytest process group we started (controller and workers)
+                rc = proc.wait()
+        wall = time.perf_counter() - t0
+    summary = summarize_log(log)
+    summary.update(
+        {
+            "module": module,
+            "returncode": rc,
+            "killed_after_timeout": killed,
+            "wall_seconds": round(wall, 1),
+            "share": share(summary["counts"]),
+            "command": " ".join(cmd[1:]),
+            "output": str(out_txt),
+        }
+    )
+    if not summary["tests"] and rc not in (0, 1, 5):
+        tail = out_txt.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        summary["harness_error"] = "\n".join(tail)
+    return summary
+
+
+def _versions(python: str) -> dict:
+    code = (
+        "import json, sys, importlib\n"
+        "out = {'python': sys.version.split()[0]}\n"
+        "for m in ('sklearn', 'numpy', 'scipy', 'torch', 'pytest', 'xdist', 'pandas', 'pyarrow', 'polars',"
+        " 'matplotlib', 'pytest_timeout', 'gpuml'):\n"
+        "    try:\n"
+        "        mod = importlib.import_module(m); out[m] = getattr(mod, '__version__', 'present')\n"
+        "    except Exception:\n"
+        "        out[m] = None\n"
+        "print(json.dumps(out))\n"
+    )
+    res = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    try:
+        return json.loads(res.stdout.strip().splitlines()[-1])
+    except Exception:  # noqa: BLE001
+        return {"error": res.stderr[-500:]}
+
+
+def _git_commit() -> str | None:
+    res = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return res.stdout.strip() or None
+
+
+def resolve_modules(names: list[str] | None) -> list[str]:
+    if not names:
+        return list(MODULES.values())
+    out = []
+    for name in names:
+        key = name.removeprefix("test_")
+        if key in MODULES:
+            out.append(MODULES[key])
+        elif name.startswith("sklearn."):
+            out.append(name)
+        else:
+            matches = [m for m in MODULES.values() if m.endswith(name) or name in m]
+            if len(matches) != 1:
+                raise SystemExit(f"unknown module {name!r}: use one of {', '.join(MODULES)} or a dotted name")
+            out.append(matches[0])
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def markdown(result: dict, top: int = 15) -> str:
+    mode = result["mode"]
+    lines = [
+        f"# scikit-learn's test modules, mode `{mode}`",
+        "",
+        f"- {result['date']}, commit {result.get('commit')}, {result['machine']}, "
+        f"{result['workers']} xdist workers" + (f", `-k {result['select']}`" if result.get("select") else ""),
+        "- " + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v),
+        f"- mode: {MODE_TEXT[mode]}",
+        "- pass share = passed / (passed + failed + error); skipped, xfailed, xpassed are left out of it",
+        "",
+        "| module | tests | passed | failed | error | skipped | xfailed | xpassed | pass share | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in result["modules"]:
+        c = m["counts"]
+        flag = " (killed at timeout)" if m["killed_after_timeout"] else ""
+        lines.append(
+            f"| {m['module'].replace('sklearn.', '')} | {sum(c.values())} | "
+            + " | ".join(str(c[k]) for k in OUTCOMES)
+            + f" | {_pct(m['share'])} | {m['wall_seconds']}{flag} |"
+        )
+    t = result["total"]
+    c = t["counts"]
+    lines.append(
+        f"| **all** | {sum(c.values())} | " + " | ".join(str(c[k]) for k in OUTCOMES)
+        + f" | **{_pct(t['share'])}** | {t['wall_seconds']} |"
+    )  # fmt: skip
+    groups = result["groups"]
+    if groups:
+        lines += ["", f"## Failures by reason ({len(groups)} reasons; the top {min(top, len(groups))})", ""]
+        lines += ["| count | tests | reason | examples | in gpuml at |", "|---|---|---|---|---|"]
+        for g in groups[:top]:
+            reason = g["reason"].replace("|", "\\|")
+            ex = "<br>".join(f"`{e}`" for e in g["examples"][:2])
+            frame = ", ".join(f"`{f}`" for f in g["gpuml_frames"]) or "-"
+            lines.append(f"| {g['count']} | {g['tests']} | {reason} | {ex} | {frame} |")
+    skips = Counter()
+    for m in result["modules"]:
+        skips.update(m["skip_reasons"])
+    if skips:
+        lines += ["", "## Skip reasons (top 8)", ""]
+        lines += [f"- {n}: {r}" for r, n in skips.most_common(8)]
+    return "\n".join(lines) + "\n"
+
+
+MODE_TEXT = {
+    "sklearn": "plain scikit-learn",
+    "accel": "`gpuml.accel.install()` first (pytest plugin, every xdist worker), fallback on",
+    "native": "`gpuml.accel.install()` first, `GPUML_FALLBACK=0`: an unsupported call raises, "
+    "so a pass means gpuml served every covered call of the test, or the test made none",
+}
+
+
+def combined_markdown(outdir: Path) -> str | None:
+    results = {}
+    for mode in MODES:
+        p = outdir / f"sklearn-suite-{mode}.json"
+        if p.exists():
+            results[mode] = json.loads(p.read_text(encoding="utf-8"))
+    if not results:
+        return None
+    modules = []
+    for r in results.values():
+        for m in r["modules"]:
+            if m["module"] not in modules:
+                modules.append(m["module"])
+    lines = [
+        "# scikit-learn's own test modules under gpuml.accel",
+        "",
+        "`python benchmarks/sklearn_suite.py --mode {sklearn,accel,native}`; pass share = passed / (passed + "
+        "failed + error), skips excluded. `native` is accel with `GPUML_FALLBACK=0` (an unsupported call "
+        "raises instead of running on scikit-learn).",
+        "",
+    ]
+    for mode, r in results.items():
+        lines.append(f"- `{mode}`: {r['date']}, commit {r.get('commit')}, {r['machine']}, {r['workers']} workers"
+                     + (f", `-k {r['select']}`" if r.get("select") else ""))  # fmt: skip
+    header = "| module |" + "".join(f" {mode}: passed / counted | {mode} share |" for mode in results)
+    lines += ["", header, "|---|" + "---|---|" * len(results)]
+    by = {mode: {m["module"]: m for m in r["modules"]} for mode, r in results.items()}
+    for module in modules + ["all"]:
+        row = f"| {module.replace('sklearn.', '')} |" if module != "all" else "| **all** |"
+        for mode, r in results.items():
+            m = r["total"] if module == "all" else by[mode].get(module)
+            if m is None:
+                row += " - | - |"
+                continue
+            c = m["counts"]
+            row += f" {c['passed']} / {c['passed'] + c['failed'] + c['error']} | {_pct(m['share'])} |"
+        lines.append(row)
+    lines += ["", "Wall seconds per module: " + "; ".join(
+        f"{mode} " + ", ".join(f"{m['module'].rsplit('.', 1)[-1]} {m['wall_seconds']}" for m in r["modules"])
+        for mode, r in results.items())]  # fmt: skip
+    if "accel" in results and "native" in results:
+        a, n = results["accel"], results["native"]
+        a_not = {t: o for m in a["modules"] for t, o in m.get("not_passed", {}).items()}
+        n_not = {t: o for m in n["modules"] for t, o in m.get("not_passed", {}).items()}
+        lost = sorted(t for t, o in n_not.items() if o in ("failed", "error") and t not in a_not)
+        a_passed = a["total"]["counts"]["passed"]
+        lines += [
+            "",
+            f"Of the {a_passed} tests that pass in `accel`, {len(lost)} fail or error with fallback off "
+            f"({a_passed - len(lost)} still pass, {_pct((a_passed - len(lost)) / a_passed if a_passed else None)}).",
+        ]
+    for mode in ("accel", "native"):
+        if mode in results and results[mode]["groups"]:
+            lines += ["", f"Top failure reasons, `{mode}` (details: `sklearn-suite-{mode}.md`):", ""]
+            for g in results[mode]["groups"][:8]:
+                lines.append(f"- {g['count']} × {g['reason']} (e.g. `{g['examples'][0]}`)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--mode", choices=MODES, required=True)
+    ap.add_argument("--modules", nargs="+", help=f"short names ({', '.join(MODULES)}) or dotted module names")
+    ap.add_argument("--out", default=str(HERE / "results"), help="folder for sklearn-suite-<mode>.json/.md")
+    ap.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers (0: in-process)")
+    ap.add_argument("-k", dest="select", default=None, help="pytest -k expression")
+    ap.add_argument("--test-timeout", type=float, default=None, help="seconds per test (pytest-timeout)")
+    ap.add_argument("--module-timeout", type=float, default=None, help="seconds per module; the rest is lost")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--logdir", default=None, help="per-module JSON lines and pytest output (default: a temp dir)")
+    ap.add_argument("--name", default=None, help="file name stem instead of sklearn-suite-<mode>")
+    ap.add_argument("pytest_args", nargs="*", help="after --: more pytest arguments")
+    args = ap.parse_args(argv)
+
+    modules = resolve_modules(args.modules)
+    outdir = Path(args.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    logdir = Path(args.logdir or tempfile.mkdtemp(prefix=f"sklearn-suite-{args.mode}-"))
+    logdir.mkdir(parents=True, exist_ok=True)
+    if args.test_timeout and not _has_module(args.python, "pytest_timeout"):
+        print("--test-timeout needs pytest-timeout; running without a per-test timeout", file=sys.stderr)
+        args.test_timeout = None
+    if args.workers > 0 and not _has_module(args.python, "xdist"):
+        print("pytest-xdist is not installed: running in-process", file=sys.stderr)
+        args.workers = 0
+
+    results = []
+    t0 = time.perf_counter()
+    for module in modules:
+        print(f"[{args.mode}] {module} ...", flush=True)
+        r = run_module(
+            module,
+            args.mode,
+            python=args.python,
+            workers=args.workers,
+            select=args.select,
+            test_timeout=args.test_timeout,
+            module_timeout=args.module_timeout,
+            extra=args.pytest_args,
+            logdir=logdir,
+        )
+        c = r["counts"]
+        print(
+            f"[{args.mode}] {module}: " + ", ".join(f"{k} {c[k]}" for k in OUTCOMES)
+            + f"; share {_pct(r['share'])}; {r['wall_seconds']} s"
+            + ("; KILLED at timeout" if r["killed_after_timeout"] else "")
+            + (f"\n{r['harness_error']}" if r.get("harness_error") else ""),
+            flush=True,
+        )  # fmt: skip
+        if args.mode != "sklearn" and r.get("proxied_in_workers_min") is not None and r["proxied_in_workers_min"] == 0:
+            print(f"[{args.mode}] WARNING: the proxies were not in place in some test process", flush=True)
+        results.append(r)
+
+    total_counts = {k: sum(r["counts"][k] for r in results) for k in OUTCOMES}
+    failures = [f for r in results for f in r["failures"]]
+    result = {
+        "mode": args.mode,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": _git_commit(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "workers": args.workers,
+        "select": args.select,
+        "share_definition": "passed / (passed + failed + error); skipped, xfailed, xpassed excluded",
+        "versions": _versions(args.python),
+        "total": {
+            "counts": total_counts,
+            "share": share(total_counts),
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        },
+        "groups": group_failures(failures),
+        "modules": [
+            {k: v for k, v in r.items() if k not in ("failures", "output", "tests")}
+            # every test that did not pass, with its outcome (the passed ones are the rest)
+            | {"not_passed": {t: o for t, o in sorted(r["tests"].items()) if o != "passed"}}
+            for r in results
+        ],
+    }
+    stem = args.name or f"sklearn-suite-{args.mode}"
+    (outdir / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    (outdir / f"{stem}.md").write_text(markdown(result), encoding="utf-8")
+    if args.name is None:
+        combined = combined_markdown(outdir)
+        if combined:
+            (outdir / "sklearn-suite.md").write_text(combined, encoding="utf-8")
+    print(
+        f"[{args.mode}] all: " + ", ".join(f"{k} {total_counts[k]}" for k in OUTCOMES)
+        + f"; share {_pct(result['total']['share'])}; {result['total']['wall_seconds']} s"
+        f"\nwrote {outdir / (stem + '.json')} and .md; logs in {logdir}"
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
