@@ -85,6 +85,7 @@ def pytest_addoption(parser):
     group = parser.getgroup("gpuml-suite", "gpuml: scikit-learn's suite under gpuml.accel")
     group.addoption("--suite-accel", action="store_true", default=False, help="install gpuml.accel first")
     group.addoption("--suite-log", default=None, help="write one JSON line per test report here")
+    group.addoption("--suite-device", default=None, help="gpuml.set_config(device=...) after installing accel")
 
 
 _STATE: dict = {"log": None, "accel": False}
@@ -100,7 +101,8 @@ def _proxied() -> list[str]:
             cls = getattr(importlib.import_module(mod), name)
         except Exception:  # noqa: BLE001 - a missing module is just not proxied
             continue
-        if (getattr(cls, "__module__", "") or "").startswith("gpuml"):
+        # a proxy wears sklearn's __module__ and __qualname__; it holds the class it stands for
+        if getattr(cls, "_gpuml_original", None) is not None or (cls.__module__ or "").startswith("gpuml"):
             out.append(name)
     return out
 
@@ -112,6 +114,9 @@ def pytest_configure(config):
 
         gpuml.accel.install()
         _STATE["accel"] = True
+        device = config.getoption("suite_device")
+        if device:
+            gpuml.set_config(device=device)  # this thread's context: the one pytest runs the tests in
     path = config.getoption("suite_log")
     if path and not hasattr(config, "workerinput"):  # the controller (or a run without xdist) writes
         _STATE["log"] = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
@@ -131,6 +136,39 @@ def pytest_runtest_setup(item):
     # the process that runs the test says whether the proxies are in place (xdist ships user_properties)
     if _STATE["accel"] and not any(k == "gpuml_proxied" for k, _ in item.user_properties):
         item.user_properties.append(("gpuml_proxied", len(_proxied())))
+
+
+def _accel_calls():
+    """The calls gpuml.accel recorded so far in this process, or None when it keeps no record."""
+    try:
+        from gpuml.accel import _report
+    except Exception:  # noqa: BLE001
+        return None
+    try:
+        return list(_report._calls) if hasattr(_report, "_calls") else list(_report.calls())
+    except Exception:  # noqa: BLE001
+        return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Counts the covered calls the test made, where they ran, and why on scikit-learn."""
+    before = _accel_calls() if _STATE["accel"] else None
+    try:
+        return (yield)
+    finally:
+        after = _accel_calls() if before is not None else None
+        if after is not None:
+            new = after[len(before):]
+            native = sum(getattr(c, "engine", "") == "gpuml" for c in new)
+            reasons = Counter(
+                normalize(f"{getattr(c, 'estimator', '?')}.{getattr(c, 'method', '?')}: {getattr(c, 'reason', '')}",
+                          200)
+                for c in new
+                if getattr(c, "engine", "") != "gpuml"
+            )
+            counts = {"gpuml": native, "sklearn": len(new) - native, "reasons": dict(reasons.most_common(5))}
+            item.user_properties.append(("gpuml_calls", counts))
 
 
 def _crash_message(longrepr) -> tuple[str, str]:
@@ -190,6 +228,8 @@ def pytest_runtest_logreport(report):
     props = dict(getattr(report, "user_properties", []) or [])
     if "gpuml_proxied" in props:
         record["proxied"] = props["gpuml_proxied"]
+    if "gpuml_calls" in props and report.when == "call":
+        record["calls"] = props["gpuml_calls"]
     if report.failed or report.skipped:
         message, location = _crash_message(report.longrepr)
         record["message"] = message[:2000]
@@ -232,7 +272,9 @@ def pytest_collectreport(report):
 _NUM = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
 _QUOTED = re.compile(r"'[^']{25,}'|\"[^\"]{25,}\"")
-_EXC = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit|Failed|Skipped|Timeout|Crash\w*))\s*:?\s*(.*)$", re.S)
+_EXC = re.compile(
+    r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit|Failed|Skipped|Timeout|Crash\w*))\s*:?\s*(.*)$", re.S
+)
 
 
 def reason_of(message: str, crashed: bool = False) -> str:
@@ -246,13 +288,19 @@ def reason_of(message: str, crashed: bool = False) -> str:
         m = _EXC.match(message)
         kind, rest = (m.group(1).split(".")[-1], m.group(2)) if m else ("", message)
     first = next((ln.strip() for ln in rest.splitlines() if ln.strip()), "")
-    first = _HEX.sub("0x…", first)
-    first = _QUOTED.sub("'…'", first)
-    first = _NUM.sub("N", first)
-    first = re.sub(r"\s+", " ", first)
-    if len(first) > 140:
-        first = first[:139] + "…"
+    first = first.split("; fallback is off")[0]  # gpuml.accel's UnsupportedError: the reason is before it
+    first = normalize(first)
     return f"{kind}: {first}" if kind and first else (kind or first or "(no message)")
+
+
+def normalize(line: str, width: int = 140) -> str:
+    """One line with its numbers, addresses, long quoted names and cost estimates blanked."""
+    line = re.sub(r"\s*\(est\. [^)]*\)", "", line)  # device="auto"'s estimates: "(est. 0.7 ms vs ...)"
+    line = _HEX.sub("<hex>", line)
+    line = _QUOTED.sub("'…'", line)
+    line = _NUM.sub("N", line)
+    line = re.sub(r"\s+", " ", line).strip()
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def outcome_of(phases: dict) -> tuple[str, dict | None]:
@@ -336,6 +384,27 @@ def summarize_log(path: Path) -> dict:
         )
     counts = Counter(tests.values())
     counts = {k: counts.get(k, 0) for k in OUTCOMES}
+    # the covered calls (accel and native modes): per test, from the call phase
+    calls = {"gpuml": 0, "sklearn": 0}
+    fallback_calls: Counter = Counter()  # reason -> calls
+    fallback_tests: Counter = Counter()  # reason -> tests
+    touched = []  # tests that made a covered call
+    all_native = []  # ... every one of them on gpuml
+    for nodeid, ph in phases.items():
+        rec = (ph.get("call") or {}).get("calls")
+        if rec is None:
+            continue
+        calls["gpuml"] += rec["gpuml"]
+        calls["sklearn"] += rec["sklearn"]
+        if rec["gpuml"] + rec["sklearn"]:
+            touched.append(nodeid)
+            if rec["sklearn"] == 0:
+                all_native.append(nodeid)
+        for reason, n in rec["reasons"].items():
+            key = normalize(reason, 200)
+            fallback_calls[key] += n
+            fallback_tests[key] += 1
+    have_calls = any("calls" in (ph.get("call") or {}) for ph in phases.values())
     skip_reasons = Counter()
     for nodeid, ph in phases.items():
         if tests[nodeid] == "skipped":
@@ -348,6 +417,21 @@ def summarize_log(path: Path) -> dict:
         "collect_errors": len(collect_errors),
         "test_seconds": round(duration, 1),
         "skip_reasons": dict(skip_reasons.most_common(10)),
+        "covered_calls": (
+            {
+                "calls_on_gpuml": calls["gpuml"],
+                "calls_on_sklearn": calls["sklearn"],
+                "tests_with_covered_calls": len(touched),
+                "tests_all_calls_on_gpuml": len(all_native),
+                "tests_with_covered_calls_passed": sum(tests[t] == "passed" for t in touched),
+                "tests_all_calls_on_gpuml_passed": sum(tests[t] == "passed" for t in all_native),
+                "fallback_reasons": [
+                    {"reason": r, "calls": n, "tests": fallback_tests[r]} for r, n in fallback_calls.most_common(25)
+                ],
+            }
+            if have_calls
+            else None
+        ),
         "accel_in_controller": (start or {}).get("accel"),
         "proxied_in_controller": (start or {}).get("proxied"),
         "proxied_in_workers_min": proxied_min,
@@ -393,6 +477,12 @@ def _has_module(python: str, name: str) -> bool:
 
 
 def _sklearn_dir(python: str) -> str:
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        import importlib.util
+
+        spec = importlib.util.find_spec("sklearn")  # no import: quick
+        if spec is not None and spec.submodule_search_locations:
+            return os.path.abspath(list(spec.submodule_search_locations)[0])
     out = subprocess.run(
         [python, "-c", "import os, sklearn; print(os.path.dirname(sklearn.__file__))"],
         capture_output=True,
@@ -414,6 +504,7 @@ def run_module(
     extra: list[str],
     logdir: Path,
     env_extra: dict | None = None,
+    device: str | None = None,
 ) -> dict:
     """Run one test module in a subprocess; returns its summary."""
     short = module.rsplit(".", 1)[-1]
@@ -439,15 +530,23 @@ def run_module(
             cmd += ["-p", "no:xdist"]
         if mode in ("accel", "native"):
             cmd.append("--suite-accel")
+            if device:
+                cmd += ["--suite-device", device]
         if select:
             cmd += ["-k", select]
         if test_timeout:
             cmd += ["--timeout", str(test_timeout)]
         cmd += extra
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
-        env.pop("GPUML_ACCEL", None)  # the plugin installs accel, explicitly, in accel and native mode only
-        env.pop("GPUML_FALLBACK", None)
+        # this folder (the plugin) and this checkout's gpuml first, as benchmarks/gpu.sh does
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), str(REPO / "src"), env.get("PYTHONPATH", "")) if p)
+        for name in list(env):  # when run from inside a pytest(-xdist) process: none of its state
+            if name.startswith("PYTEST_XDIST_") or name in ("PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS"):
+                del env[name]
+        # the plugin installs accel, explicitly, in accel and native mode only; no state of an
+        # accelerated parent process (its call spool) either
+        for name in ("GPUML_ACCEL", "GPUML_FALLBACK", "GPUML_ACCEL_SPOOL", "GPUML_ACCEL_OWNER"):
+            env.pop(name, None)
         if mode == "native":
             env["GPUML_FALLBACK"] = "0"
         env.setdefault("GPUML_ACCEL_REPORT", "0")
@@ -528,20 +627,38 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _ratio(a: int, b: int) -> str:
+    return f"{a} / {b} ({_pct(a / b if b else None)})"
+
+
+def _label(result: dict) -> str:
+    return result["mode"] + (f" device={result['device']}" if result.get("device") else "")
+
+
+MODE_TEXT = {
+    "sklearn": "plain scikit-learn",
+    "accel": "`gpuml.accel.install()` first (pytest plugin, in every xdist worker), fallback on",
+    "native": "`gpuml.accel.install()` first, `GPUML_FALLBACK=0`: a call gpuml does not support raises, "
+    "so a pass means no covered call needed scikit-learn's fallback (or the test made none)",
+}
+
+
 def markdown(result: dict, top: int = 15) -> str:
     mode = result["mode"]
     lines = [
-        f"# scikit-learn's test modules, mode `{mode}`",
+        f"# scikit-learn's test modules, `{_label(result)}`",
         "",
         f"- {result['date']}, commit {result.get('commit')}, {result['machine']}, "
-        f"{result['workers']} xdist workers" + (f", `-k {result['select']}`" if result.get("select") else ""),
+        f"{result['workers']} xdist workers" + (f", `-k {result['select']}`" if result.get("select") else "")
+        + "".join(f", {k}={v}" for k, v in (result.get("environment") or {}).items()),
         "- " + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v),
-        f"- mode: {MODE_TEXT[mode]}",
+        f"- mode: {MODE_TEXT[mode]}" + (f"; `gpuml.set_config(device={result['device']!r})`"
+                                        if result.get("device") else ""),
         "- pass share = passed / (passed + failed + error); skipped, xfailed, xpassed are left out of it",
         "",
         "| module | tests | passed | failed | error | skipped | xfailed | xpassed | pass share | wall s |",
         "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    ]  # fmt: skip
     for m in result["modules"]:
         c = m["counts"]
         flag = " (killed at timeout)" if m["killed_after_timeout"] else ""
@@ -556,13 +673,41 @@ def markdown(result: dict, top: int = 15) -> str:
         f"| **all** | {sum(c.values())} | " + " | ".join(str(c[k]) for k in OUTCOMES)
         + f" | **{_pct(t['share'])}** | {t['wall_seconds']} |"
     )  # fmt: skip
+    if any(m.get("covered_calls") for m in result["modules"]):
+        lines += [
+            "",
+            "## Covered calls (a proxy's fit, predict, transform...; recorded by gpuml.accel in the test's process)",
+            "",
+            "| module | calls on gpuml / all | tests with a covered call | ... all of them on gpuml | ... and passed |",
+            "|---|---|---|---|---|",
+        ]
+        fallback: Counter = Counter()
+        fallback_tests: Counter = Counter()
+        for m in result["modules"]:
+            cc = m.get("covered_calls")
+            if not cc:
+                continue
+            n_all = cc["calls_on_gpuml"] + cc["calls_on_sklearn"]
+            lines.append(
+                f"| {m['module'].replace('sklearn.', '')} | {_ratio(cc['calls_on_gpuml'], n_all)} | "
+                f"{cc['tests_with_covered_calls']} | {cc['tests_all_calls_on_gpuml']} | "
+                f"{cc['tests_all_calls_on_gpuml_passed']} |"
+            )
+            for f in cc["fallback_reasons"]:
+                fallback[f["reason"]] += f["calls"]
+                fallback_tests[f["reason"]] += f["tests"]
+        if fallback:
+            lines += ["", "## Why covered calls ran on scikit-learn (top 15, by calls)", ""]
+            lines += ["| calls | tests | estimator.method: reason |", "|---|---|---|"]
+            for r, n in fallback.most_common(15):
+                lines.append(f"| {n} | {fallback_tests[r]} | {r.replace('|', chr(92) + '|')} |")
     groups = result["groups"]
     if groups:
         lines += ["", f"## Failures by reason ({len(groups)} reasons; the top {min(top, len(groups))})", ""]
-        lines += ["| count | tests | reason | examples | in gpuml at |", "|---|---|---|---|---|"]
+        lines += ["| count | test functions | reason | examples | in gpuml at |", "|---|---|---|---|---|"]
         for g in groups[:top]:
             reason = g["reason"].replace("|", "\\|")
-            ex = "<br>".join(f"`{e}`" for e in g["examples"][:2])
+            ex = "<br>".join(f"`{e.split('::', 1)[-1]}`" for e in g["examples"][:2])
             frame = ", ".join(f"`{f}`" for f in g["gpuml_frames"]) or "-"
             lines.append(f"| {g['count']} | {g['tests']} | {reason} | {ex} | {frame} |")
     skips = Counter()
@@ -574,20 +719,17 @@ def markdown(result: dict, top: int = 15) -> str:
     return "\n".join(lines) + "\n"
 
 
-MODE_TEXT = {
-    "sklearn": "plain scikit-learn",
-    "accel": "`gpuml.accel.install()` first (pytest plugin, every xdist worker), fallback on",
-    "native": "`gpuml.accel.install()` first, `GPUML_FALLBACK=0`: an unsupported call raises, "
-    "so a pass means gpuml served every covered call of the test, or the test made none",
-}
+def _order(stem: str) -> tuple:
+    mode, _, device = stem.removeprefix("sklearn-suite-").partition("-")
+    return (MODES.index(mode) if mode in MODES else 9, device)
 
 
 def combined_markdown(outdir: Path) -> str | None:
     results = {}
-    for mode in MODES:
-        p = outdir / f"sklearn-suite-{mode}.json"
-        if p.exists():
-            results[mode] = json.loads(p.read_text(encoding="utf-8"))
+    for p in sorted(outdir.glob("sklearn-suite-*.json"), key=lambda p: _order(p.stem)):
+        r = json.loads(p.read_text(encoding="utf-8"))
+        if r.get("mode") in MODES and not r.get("select"):
+            results[_label(r)] = r
     if not results:
         return None
     modules = []
@@ -598,46 +740,75 @@ def combined_markdown(outdir: Path) -> str | None:
     lines = [
         "# scikit-learn's own test modules under gpuml.accel",
         "",
-        "`python benchmarks/sklearn_suite.py --mode {sklearn,accel,native}`; pass share = passed / (passed + "
-        "failed + error), skips excluded. `native` is accel with `GPUML_FALLBACK=0` (an unsupported call "
-        "raises instead of running on scikit-learn).",
+        "`python benchmarks/sklearn_suite.py --mode {sklearn,accel,native} [--device cpu]`. Pass share = passed / "
+        "(passed + failed + error): skipped, xfailed and xpassed tests are left out. `native` is accel with "
+        "`GPUML_FALLBACK=0` (a call gpuml does not support raises instead of running on scikit-learn). "
+        "`device=cpu`: `gpuml.set_config(device='cpu')` in every test process, so that gpuml computes the calls "
+        "that `device='auto'` would hand to scikit-learn's CPU kernels (small data, no accelerator).",
         "",
     ]
-    for mode, r in results.items():
-        lines.append(f"- `{mode}`: {r['date']}, commit {r.get('commit')}, {r['machine']}, {r['workers']} workers"
-                     + (f", `-k {r['select']}`" if r.get("select") else ""))  # fmt: skip
-    header = "| module |" + "".join(f" {mode}: passed / counted | {mode} share |" for mode in results)
-    lines += ["", header, "|---|" + "---|---|" * len(results)]
-    by = {mode: {m["module"]: m for m in r["modules"]} for mode, r in results.items()}
+    for label, r in results.items():
+        lines.append(f"- `{label}`: {r['date']}, commit {r.get('commit')}, {r['machine']}, {r['workers']} workers, "
+                     f"{r['total']['wall_seconds']} s in all")  # fmt: skip
+    lines += ["", "Pass share (passed / counted) per module:", ""]
+    lines += ["| module |" + "".join(f" {label} |" for label in results), "|---|" + "---|" * len(results)]
+    by = {label: {m["module"]: m for m in r["modules"]} for label, r in results.items()}
     for module in modules + ["all"]:
         row = f"| {module.replace('sklearn.', '')} |" if module != "all" else "| **all** |"
-        for mode, r in results.items():
-            m = r["total"] if module == "all" else by[mode].get(module)
+        for label, r in results.items():
+            m = r["total"] if module == "all" else by[label].get(module)
             if m is None:
-                row += " - | - |"
+                row += " - |"
                 continue
             c = m["counts"]
-            row += f" {c['passed']} / {c['passed'] + c['failed'] + c['error']} | {_pct(m['share'])} |"
+            row += f" {_pct(m['share'])} ({c['passed']} / {c['passed'] + c['failed'] + c['error']}) |"
         lines.append(row)
     lines += ["", "Wall seconds per module: " + "; ".join(
-        f"{mode} " + ", ".join(f"{m['module'].rsplit('.', 1)[-1]} {m['wall_seconds']}" for m in r["modules"])
-        for mode, r in results.items())]  # fmt: skip
-    if "accel" in results and "native" in results:
-        a, n = results["accel"], results["native"]
-        a_not = {t: o for m in a["modules"] for t, o in m.get("not_passed", {}).items()}
-        n_not = {t: o for m in n["modules"] for t, o in m.get("not_passed", {}).items()}
-        lost = sorted(t for t, o in n_not.items() if o in ("failed", "error") and t not in a_not)
-        a_passed = a["total"]["counts"]["passed"]
-        lines += [
-            "",
-            f"Of the {a_passed} tests that pass in `accel`, {len(lost)} fail or error with fallback off "
-            f"({a_passed - len(lost)} still pass, {_pct((a_passed - len(lost)) / a_passed if a_passed else None)}).",
-        ]
-    for mode in ("accel", "native"):
-        if mode in results and results[mode]["groups"]:
-            lines += ["", f"Top failure reasons, `{mode}` (details: `sklearn-suite-{mode}.md`):", ""]
-            for g in results[mode]["groups"][:8]:
-                lines.append(f"- {g['count']} × {g['reason']} (e.g. `{g['examples'][0]}`)")
+        f"`{label}` " + ", ".join(f"{m['module'].rsplit('.', 1)[-1]} {m['wall_seconds']}" for m in r["modules"])
+        for label, r in results.items()) + "."]  # fmt: skip
+    # what gpuml serves natively: from the covered calls recorded in accel mode (fallback on: every call is
+    # recorded) and the tests that pass in native mode with all their covered calls on gpuml
+    for device in sorted({r.get("device") or "" for r in results.values()}):
+        suffix = f" device={device}" if device else ""
+        a, n = results.get("accel" + suffix), results.get("native" + suffix)
+        if not a:
+            continue
+        lines += ["", f"Served by gpuml, `accel{suffix}` / `native{suffix}`:", ""]
+        lines += ["| module | accel: covered calls on gpuml | accel: tests with a covered call | "
+                  "native: of those, passed with every covered call on gpuml |", "|---|---|---|---|"]  # fmt: skip
+        n_by = {m["module"]: m for m in n["modules"]} if n else {}
+        tot = [0, 0, 0, 0]
+        for m in a["modules"]:
+            cc = m.get("covered_calls") or {}
+            if not cc:
+                continue
+            calls = cc["calls_on_gpuml"] + cc["calls_on_sklearn"]
+            touched = cc["tests_with_covered_calls"]
+            served = ((n_by.get(m["module"]) or {}).get("covered_calls") or {}).get("tests_all_calls_on_gpuml_passed")
+            tot[0] += cc["calls_on_gpuml"]
+            tot[1] += calls
+            tot[2] += touched
+            tot[3] += served or 0
+            name = m["module"].replace("sklearn.", "")
+            lines.append(f"| {name} | {_ratio(cc['calls_on_gpuml'], calls)} | {touched} | "
+                         + (_ratio(served, touched) if served is not None else "-") + " |")  # fmt: skip
+        lines.append(f"| **all** | {_ratio(tot[0], tot[1])} | {tot[2]} | " + (_ratio(tot[3], tot[2]) if n else "-")
+                     + " |")  # fmt: skip
+        if n:
+            a_not = {t: o for m in a["modules"] for t, o in m.get("not_passed", {}).items()}
+            n_not = {t: o for m in n["modules"] for t, o in m.get("not_passed", {}).items()}
+            lost = sorted(t for t, o in n_not.items() if o in ("failed", "error") and t not in a_not)
+            a_passed = a["total"]["counts"]["passed"]
+            lines += [
+                "",
+                f"Of the {a_passed} tests that pass in `accel{suffix}`, {len(lost)} fail or error in "
+                f"`native{suffix}`.",
+            ]
+    for label, r in results.items():
+        if r["mode"] != "sklearn" and r["groups"]:
+            lines += ["", f"Top failure reasons, `{label}` (all of them: `sklearn-suite-*.md`):", ""]
+            for g in r["groups"][:8]:
+                lines.append(f"- {g['count']} × {g['reason']} (e.g. `{g['examples'][0].split('::', 1)[-1]}`)")
     return "\n".join(lines) + "\n"
 
 
@@ -650,6 +821,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-k", dest="select", default=None, help="pytest -k expression")
     ap.add_argument("--test-timeout", type=float, default=None, help="seconds per test (pytest-timeout)")
     ap.add_argument("--module-timeout", type=float, default=None, help="seconds per module; the rest is lost")
+    ap.add_argument("--float32", action="store_true", help="SKLEARN_RUN_FLOAT32_TESTS=1: global_dtype float32 too")
+    ap.add_argument("--array-api", action="store_true", help="SCIPY_ARRAY_API=1: the array API tests too")
+    ap.add_argument(
+        "--device",
+        default=None,
+        help="accel and native: gpuml.set_config(device=...) in every test process; 'cpu' makes gpuml compute\n"
+        "the calls that device='auto' hands to scikit-learn's CPU kernels on a machine without an accelerator",
+    )
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--logdir", default=None, help="per-module JSON lines and pytest output (default: a temp dir)")
     ap.add_argument("--name", default=None, help="file name stem instead of sklearn-suite-<mode>")
@@ -668,6 +847,11 @@ def main(argv: list[str] | None = None) -> int:
         print("pytest-xdist is not installed: running in-process", file=sys.stderr)
         args.workers = 0
 
+    env_extra = {}
+    if args.float32:
+        env_extra["SKLEARN_RUN_FLOAT32_TESTS"] = "1"
+    if args.array_api:
+        env_extra["SCIPY_ARRAY_API"] = "1"
     results = []
     t0 = time.perf_counter()
     for module in modules:
@@ -682,6 +866,8 @@ def main(argv: list[str] | None = None) -> int:
             module_timeout=args.module_timeout,
             extra=args.pytest_args,
             logdir=logdir,
+            env_extra=env_extra,
+            device=args.device,
         )
         c = r["counts"]
         print(
@@ -704,6 +890,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "workers": args.workers,
         "select": args.select,
+        "device": args.device if args.mode != "sklearn" else None,
+        "environment": env_extra,
         "share_definition": "passed / (passed + failed + error); skipped, xfailed, xpassed excluded",
         "versions": _versions(args.python),
         "total": {
@@ -714,12 +902,13 @@ def main(argv: list[str] | None = None) -> int:
         "groups": group_failures(failures),
         "modules": [
             {k: v for k, v in r.items() if k not in ("failures", "output", "tests")}
-            # every test that did not pass, with its outcome (the passed ones are the rest)
-            | {"not_passed": {t: o for t, o in sorted(r["tests"].items()) if o != "passed"}}
+            # the tests that failed, errored or passed unexpectedly (xpassed), with their outcome
+            | {"not_passed": {t: o for t, o in sorted(r["tests"].items()) if o in ("failed", "error", "xpassed")}}
             for r in results
         ],
     }
-    stem = args.name or f"sklearn-suite-{args.mode}"
+    suffix = f"-{args.device}" if args.device and args.mode != "sklearn" else ""
+    stem = args.name or f"sklearn-suite-{args.mode}{suffix}"
     (outdir / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     (outdir / f"{stem}.md").write_text(markdown(result), encoding="utf-8")
     if args.name is None:
