@@ -15,13 +15,14 @@ from gpuml.device import explain_device, resolve_device
 
 def test_defaults():
     cfg = gpuml.get_config()
-    assert cfg == {"device": "auto", "allow_tf32": False, "memory_limit": None, "cache_dir": None}
+    assert cfg == {"device": "auto", "allow_tf32": False, "memory_limit": None, "cache_dir": None,
+                   "fallback": True}
 
 
 def test_context_restores_and_set_config_persists():
     with gpuml.config_context(device="cpu", memory_limit="2MiB", allow_tf32=True):
         assert gpuml.get_config() == {"device": "cpu", "allow_tf32": True, "memory_limit": 2 * 2**20,
-                                      "cache_dir": None}
+                                      "cache_dir": None, "fallback": True}
     assert gpuml.get_config()["device"] == "auto"
     gpuml.set_config(memory_limit="1GB")
     try:
@@ -110,3 +111,29 @@ def test_estimator_device_none_follows_the_global_setting():
     with gpuml.config_context(device="cuda:7"):
         with pytest.raises(ValueError):
             est.fit([[1.0], [2.0]])
+
+
+def test_fallback_setting_and_environment(monkeypatch):
+    with gpuml.config_context(fallback=False):
+        assert gpuml.get_config()["fallback"] is False
+    with pytest.raises(ValueError, match="fallback must be True or False"):
+        gpuml.set_config(fallback="no")
+    from gpuml._config import _env_flag
+
+    monkeypatch.setenv("GPUML_FALLBACK", "0")
+    assert _env_flag("GPUML_FALLBACK", True) is False
+    monkeypatch.setenv("GPUML_FALLBACK", "1")
+    assert _env_flag("GPUML_FALLBACK", True) is True
+
+
+def test_settings_reach_joblib_workers_and_threads():
+    """scikit-learn's Parallel carries gpuml's settings beside its own, to processes and threads."""
+    from sklearn.utils.parallel import Parallel, delayed
+
+    def device():
+        return gpuml.get_config()["device"], gpuml.get_config()["memory_limit"]
+
+    with gpuml.config_context(device="cpu", memory_limit="64MB"):
+        for backend in ("loky", "threading"):
+            got = Parallel(n_jobs=2, backend=backend)(delayed(device)() for _ in range(4))
+            assert got == [("cpu", 64 * 10**6)] * 4, backend

@@ -9,7 +9,8 @@ Examples
 """
 
 from ._config import config_context, get_config, set_config
+from ._support import UnsupportedError
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "config_context", "get_config", "set_config"]
+__all__ = ["UnsupportedError", "__version__", "config_context", "get_config", "set_config"]

@@ -17,11 +17,18 @@ from typing import Any
 
 import numpy as np
 
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value not in ("0", "false", "no", "off")
+
+
 _DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "allow_tf32": False,
     "memory_limit": None,
     "cache_dir": None,
+    "fallback": _env_flag("GPUML_FALLBACK", True),
 }
 _config: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
     "gpuml_config", default=_DEFAULTS
@@ -71,8 +78,9 @@ def _checked(**changes: Any) -> dict[str, Any]:
         out["memory_limit"] = parse_bytes(out["memory_limit"])
     if out.get("cache_dir") is not None and not isinstance(out["cache_dir"], (str, os.PathLike)):
         raise ValueError(f"cache_dir must be a folder path, got {out['cache_dir']!r}")
-    if "allow_tf32" in out and not isinstance(out["allow_tf32"], bool):
-        raise ValueError(f"allow_tf32 must be True or False, got {out['allow_tf32']!r}")
+    for flag in ("allow_tf32", "fallback"):
+        if flag in out and not isinstance(out[flag], bool):
+            raise ValueError(f"{flag} must be True or False, got {out[flag]!r}")
     if "device" in out:
         from .device import resolve_device  # validate early, resolve late
 
@@ -93,7 +101,8 @@ def get_config() -> dict[str, Any]:
 
 
 def set_config(
-    device: Any = None, allow_tf32: bool | None = None, memory_limit: Any = ..., cache_dir: Any = None
+    device: Any = None, allow_tf32: bool | None = None, memory_limit: Any = ..., cache_dir: Any = None,
+    fallback: bool | None = None,
 ) -> None:
     """Change settings for the rest of the program (or the current context).
 
@@ -115,8 +124,16 @@ def set_config(
     cache_dir : str, default=None
         Where ``device="auto"`` caches the machine's measured rates (default:
         ``$GPUML_CACHE_DIR``, else ``~/.cache/gpuml``).
+    fallback : bool, default=None
+        Whether a call gpuml does not compute natively (a parameter value, sparse input)
+        runs on scikit-learn's estimator when the device is ``"auto"`` and under
+        ``gpuml.accel`` (True, the default; ``GPUML_FALLBACK=0`` in the environment makes
+        it False), or raises :class:`gpuml.UnsupportedError` (False: how native coverage
+        is measured).
     """
-    changes: dict[str, Any] = {"device": device, "allow_tf32": allow_tf32, "cache_dir": cache_dir}
+    _bridge_joblib()
+    changes: dict[str, Any] = {"device": device, "allow_tf32": allow_tf32, "cache_dir": cache_dir,
+                               "fallback": fallback}
     if memory_limit is not ...:
         changes["memory_limit"] = memory_limit
     _config.set({**_config.get(), **_checked(**changes)})
@@ -135,8 +152,63 @@ def config_context(**changes: Any) -> Iterator[None]:
     >>> gpuml.get_config()["memory_limit"] is None
     True
     """
+    _bridge_joblib()
     token = _config.set({**_config.get(), **_checked(**changes)})
     try:
         yield
     finally:
         _config.reset(token)
+
+
+_BRIDGED = False
+
+
+class _WithGpumlConfig:
+    """A task of scikit-learn's ``Parallel`` that runs under the gpuml settings it was
+    dispatched with (pickled to process workers, called as is in threads)."""
+
+    def __init__(self, task: Any, config: dict[str, Any]) -> None:
+        self.task, self.config = task, config
+
+    def with_config_and_warning_filters(self, *args: Any) -> _WithGpumlConfig:  # scikit-learn >= 1.7
+        attach = getattr(self.task, "with_config_and_warning_filters", None)
+        self.task = attach(*args) if attach is not None else self.task
+        return self
+
+    def with_config(self, *args: Any) -> _WithGpumlConfig:  # scikit-learn 1.6
+        attach = getattr(self.task, "with_config", None)
+        self.task = attach(*args) if attach is not None else self.task
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        token = _config.set(dict(self.config))
+        try:
+            return self.task(*args, **kwargs)
+        finally:
+            _config.reset(token)
+
+
+def _bridge_joblib() -> None:
+    """Make gpuml's settings travel with scikit-learn's to joblib workers and threads.
+
+    scikit-learn's ``Parallel`` attaches its settings to each task when it dispatches and
+    re-enters them in the worker (a process or a thread). Its ``__call__`` is wrapped to
+    attach gpuml's settings as well, so that ``GridSearchCV(n_jobs=2)`` under
+    ``gpuml.config_context(device="cpu")`` fits on the CPU in every worker. Done once, when
+    gpuml's settings are first changed (and by ``gpuml.accel``); scikit-learn's own
+    settings are passed on unchanged.
+    """
+    global _BRIDGED
+    if _BRIDGED:
+        return
+    from sklearn.utils.parallel import Parallel
+
+    dispatch = Parallel.__call__
+
+    def __call__(self, iterable):
+        config = get_config()
+        return dispatch(self, ((_WithGpumlConfig(f, config), a, k) for f, a, k in iterable))
+
+    __call__.__wrapped__ = dispatch
+    Parallel.__call__ = __call__
+    _BRIDGED = True

@@ -19,6 +19,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import Tensor
 
 from ._config import get_config
+from ._sklearn import DEFINING, sklearn_class
+from ._support import Support, UnsupportedError, unsupported_message
 from .data import ArraySource, Source, all_finite, as_source, converted, float_dtype, run_map
 from .data import resident as _resident
 from .device import resident_budget, resolve_device, supports_float64
@@ -102,9 +104,20 @@ def _is_auto(spec: Any) -> bool:
     return isinstance(spec, str) and spec == "auto"
 
 
+#: Fitted attributes that only gpuml sets (where and why the fit ran): never handed to scikit-learn.
+_GPUML_ATTRS = frozenset({"device_", "engine_", "engine_reason_"})
+
+
+def _public_fitted(state: dict) -> dict:
+    return {k: v for k, v in state.items() if k.endswith("_") and not k.startswith("_") and k not in _GPUML_ATTRS}
+
+
 def delegable(method: Any) -> Any:
-    """Route ``method`` to scikit-learn's fitted estimator when "auto" handed it the fit and the
-    input is plain in-memory data (not a tensor, a source or a memmap)."""
+    """Route ``method`` to scikit-learn when gpuml does not compute it here: to the fitted
+    scikit-learn estimator when "auto" handed it the fit and the input is plain in-memory
+    data (not a tensor, a source or a memmap); to scikit-learn's estimator built from this
+    fitted state (``as_sklearn``) when the input is one gpuml does not take (sparse) and
+    fallback is allowed, else an :class:`UnsupportedError`."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -112,13 +125,133 @@ def delegable(method: Any) -> Any:
         X = args[0] if args else kwargs.get("X")
         if fitted is not None and not isinstance(X, (Tensor, Source, np.memmap)):
             return getattr(fitted, method.__name__)(*args, **kwargs)
+        reason = self._support.input_reason(X)
+        if reason is not None:
+            check_is_fitted(self)
+            if not self._may_fall_back():
+                self._refuse(reason)
+            cache = self.__dict__.setdefault("_dev_cache", {})
+            if "as_sklearn" not in cache:
+                cache["as_sklearn"] = self.as_sklearn()
+            logger.info("%s.%s: cpu/sklearn: gpuml does not compute %s", _name(self), method.__name__, reason)
+            return getattr(cache["as_sklearn"], method.__name__)(*args, **kwargs)
         return method(self, *args, **kwargs)
 
     return wrapper
 
 
+@functools.cache
+def _sklearn_takes_sparse(name: str) -> bool:
+    return bool(sklearn_class(name)().__sklearn_tags__().input_tags.sparse)
+
+
 class GpumlEstimator:
     """Mixin for gpuml estimators; put it before scikit-learn's mixins and BaseEstimator."""
+
+    #: What gpuml computes natively (``gpuml._support``); each estimator declares its own.
+    _support = Support()
+
+    # -- what runs where --------------------------------------------------------------
+    @classmethod
+    def _sklearn_name(cls) -> str:
+        """The name of scikit-learn's estimator this class implements (``"Ridge"``)."""
+        return next(c.__name__ for c in cls.__mro__ if c.__name__ in DEFINING)
+
+    def _sklearn_params(self) -> dict:
+        """This estimator's parameters that scikit-learn's estimator takes (not ``device``)."""
+        names = sklearn_class(self._sklearn_name())._get_param_names()
+        return {k: v for k, v in self.get_params(deep=False).items() if k in names}
+
+    def _unsupported(self, X: Any = None) -> str | None:
+        """Why gpuml does not compute a fit with these parameters on X, or None."""
+        return self._support.reason(self.get_params(deep=False), X)
+
+    def _may_fall_back(self) -> bool:
+        """Whether an unsupported call may run on scikit-learn: device "auto", fallback on."""
+        return _is_auto(self._device_spec()) and bool(get_config()["fallback"])
+
+    def _refuse(self, reason: str) -> None:
+        spec = self._device_spec()
+        raise UnsupportedError(unsupported_message(
+            _name(self), reason, explicit_device=None if _is_auto(spec) else spec))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        if not self._support.sparse:  # sparse input runs on scikit-learn when fallback may run it
+            tags.input_tags.sparse = self._may_fall_back() and _sklearn_takes_sparse(self._sklearn_name())
+        return tags
+
+    def _export_state(self) -> dict:
+        """The fitted state that scikit-learn's estimator needs for every one of its methods:
+        the public fitted attributes, and what each estimator adds (its private state)."""
+        fitted = self.__dict__.get("_sklearn_fitted")
+        return dict(vars(fitted)) if fitted is not None else _public_fitted(vars(self))
+
+    def _import_state(self, state: dict) -> None:
+        """Take a fitted state from scikit-learn's estimator (its ``__dict__``)."""
+        for name in list(_public_fitted(vars(self))):
+            delattr(self, name)
+        self.__dict__.pop("_sklearn_fitted", None)
+        self.__dict__.update(_public_fitted(state))
+        self._reset_cache()
+
+    def as_sklearn(self) -> Any:
+        """scikit-learn's estimator with these parameters and this fitted state.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gpuml.linear_model import Ridge
+        >>> est = Ridge(device="cpu").fit(np.eye(3), [1.0, 2.0, 3.0]).as_sklearn()
+        >>> type(est).__module__, est.predict(np.eye(3)).round(3).tolist()
+        ('sklearn.linear_model._ridge', [1.5, 2.0, 2.5])
+        """
+        est = sklearn_class(self._sklearn_name())(**self._sklearn_params())
+        est.__dict__.update(self._export_state())
+        return est
+
+    @classmethod
+    def from_sklearn(cls, est: Any, **params: Any) -> Any:
+        """gpuml's estimator with ``est``'s parameters (and ``params``) and fitted state.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.linear_model import Ridge as SkRidge
+        >>> from gpuml.linear_model import Ridge
+        >>> sk = SkRidge().fit(np.eye(3), [1.0, 2.0, 3.0])
+        >>> Ridge.from_sklearn(sk, device="cpu").predict(np.eye(3)).round(3).tolist()
+        [1.5, 2.0, 2.5]
+        """
+        ours = cls(**{**est.get_params(deep=False), **params})
+        if any(k.endswith("_") and not k.startswith("_") for k in vars(est)):
+            ours._import_state(vars(est))
+        return ours
+
+    def _fell_back(self, X: Any, y: Any = None, **fit_params: Any) -> bool:
+        """Run this fit on scikit-learn when gpuml does not compute it (``_support``) and
+        fallback is allowed (True), raise :class:`UnsupportedError` when it is not, return
+        False when gpuml computes it."""
+        reason = self._unsupported(X)
+        if reason is None:
+            return False
+        if not self._may_fall_back():
+            self._refuse(reason)
+        if isinstance(X, Source):
+            raise UnsupportedError(f"{_name(self)}: gpuml does not compute {reason}, and a gpuml source "
+                                   "cannot be handed to scikit-learn: read it into an array first.")
+        if isinstance(X, Tensor):
+            X = X.detach().cpu().numpy()
+        if isinstance(y, Tensor):
+            y = y.detach().cpu().numpy()
+        fit_params = {k: (v.detach().cpu().numpy() if isinstance(v, Tensor) else v) for k, v in fit_params.items()}
+        self.__dict__.pop("feature_names_in_", None)
+        self.__dict__.pop("_early_device", None)
+        self.device_, self.engine_ = "cpu", "sklearn"
+        self.engine_reason_ = f"cpu/sklearn: gpuml does not compute {reason}"
+        logger.info("%s: %s", _name(self), self.engine_reason_)
+        self._fit_sklearn(X, y, **fit_params)
+        return True
 
     # -- validation -----------------------------------------------------------------
     def _validate(
@@ -285,7 +418,7 @@ class GpumlEstimator:
         flops, passes = self._work(n, d)
         on_device = str(X.device) if isinstance(X, Tensor) else None
         work = _auto.Work(type(self).__name__, n, d, flops, passes, numpy_dtype(X).itemsize, on_device)
-        allow_sklearn = isinstance(X, np.ndarray) and self._sklearn_fits(X)
+        allow_sklearn = isinstance(X, np.ndarray) and self._sklearn_fits(X) and bool(get_config()["fallback"])
         decision = _auto.choose(work, _auto.rates(acc), str(acc) if acc is not None else "cpu",
                                 allow_sklearn=allow_sklearn)
         self.device_, self.engine_, self.engine_reason_ = decision.device, decision.engine, decision.reason
@@ -293,12 +426,16 @@ class GpumlEstimator:
         return resolve_device(decision.device)
 
     def _delegated_early(self, X: Any, y: Any = None, **fit_params: Any) -> bool:
-        """For "auto" on a plain 2-D NumPy array, decide before validating; when the choice is
-        scikit-learn, fit it on the raw data (it validates once) and return True."""
+        """For a call gpuml does not compute (``_fell_back``), or for "auto" on a plain 2-D
+        NumPy array when the cost model chooses scikit-learn, fit scikit-learn's estimator on
+        the raw data (it validates once) and return True."""
         self.__dict__.pop("_early_device", None)
+        if self._fell_back(X, y, **fit_params):
+            return True
         spec = self._device_spec()
         if not (_is_auto(spec) and type(X) is np.ndarray and X.ndim == 2
-                and X.dtype.kind in "fiu" and X.size > 0 and self._sklearn_fits(X)):
+                and X.dtype.kind in "fiu" and X.size > 0 and self._sklearn_fits(X)
+                and get_config()["fallback"]):  # fallback off: every fit on gpuml, or an error
             return False
         self.__dict__.pop("feature_names_in_", None)  # a plain array has none: not the last fit's
         device = self._decide(X)
@@ -315,19 +452,16 @@ class GpumlEstimator:
         center it in place). The feature names that validation recorded (X is then already
         an array) are given to scikit-learn's estimator, which checks them at predict time.
         """
-        import importlib
-
-        family = type(self).__module__.split(".")[1]  # gpuml.<family>._module
-        cls = getattr(importlib.import_module(f"sklearn.{family}"), type(self).__name__)
-        params = {k: v for k, v in self.get_params(deep=False).items() if k != "device"}
+        cls = sklearn_class(self._sklearn_name())  # the defining class: never a proxy or gpuml again
+        params = self._sklearn_params()
         params.update({k: True for k in ("copy", "copy_X", "copy_x") if k in params})
         fitted = cls(**params).fit(X, y, **fit_params)
         names = self.__dict__.get("feature_names_in_")
         if names is not None and not hasattr(fitted, "feature_names_in_"):
             fitted.feature_names_in_ = names
-        for name, value in vars(fitted).items():
-            if name.endswith("_") and not name.startswith("_"):
-                setattr(self, name, value)
+        for name in list(_public_fitted(vars(self))):
+            delattr(self, name)
+        self.__dict__.update(_public_fitted(vars(fitted)))
         self._reset_cache()
         self._sklearn_fitted = fitted  # predictions on NumPy data go to it too (``delegable``)
         return self

@@ -10,7 +10,7 @@ import threading
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import bench, demo, doctor, fit
+    from . import bench, demo, doctor, fit, run
 
     parser = argparse.ArgumentParser(prog="gpuml", description="scikit-learn's estimators on any PyTorch device.")
     parser.add_argument("--version", action="version", version=f"gpuml {__version__}")
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(sub)
     doctor.register(sub)
     fit.register(sub)
+    run.register(sub)
     return parser
 
 
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     is an internal error, printed with its type. ``--debug`` shows the traceback instead.
     SIGINT exits with status 130 and SIGTERM with 143, after removing temporary files.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "run":  # the script's own errors and exit status are its own, as under python
+        from ..accel._run import main as run_script
+
+        return run_script(argv[1:], prog="gpuml run")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
