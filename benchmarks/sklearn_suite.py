@@ -114,6 +114,14 @@ def pytest_configure(config):
 
         gpuml.accel.install()
         _STATE["accel"] = True
+        workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+        if os.environ.get("PYTEST_XDIST_WORKER") and workers:
+            # as sklearn/conftest.py limits BLAS and OpenMP to cores // workers in each xdist worker (and
+            # this repository's tests/conftest.py torch): torch's own thread pool too, else 2 workers x
+            # 2 torch threads on 2 cores spin in barriers and small kernels run many times slower
+            import torch
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
         device = config.getoption("suite_device")
         if device:
             gpuml.set_config(device=device)  # this thread's context: the one pytest runs the tests in
@@ -271,7 +279,8 @@ def pytest_collectreport(report):
 
 _NUM = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
-_QUOTED = re.compile(r"'[^']{25,}'|\"[^\"]{25,}\"")
+_QUOTED = re.compile(r"'[^'\s]{25,}'|\"[^\"\s]{25,}\"")  # long names, paths
+_SET = re.compile(r"\{[^{}]*\}")  # {'full', 'auto', ...}: a set's order changes from run to run
 _EXC = re.compile(
     r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit|Failed|Skipped|Timeout|Crash\w*))\s*:?\s*(.*)$", re.S
 )
@@ -297,6 +306,7 @@ def normalize(line: str, width: int = 140) -> str:
     """One line with its numbers, addresses, long quoted names and cost estimates blanked."""
     line = re.sub(r"\s*\(est\. [^)]*\)", "", line)  # device="auto"'s estimates: "(est. 0.7 ms vs ...)"
     line = _HEX.sub("<hex>", line)
+    line = _SET.sub("{…}", line)
     line = _QUOTED.sub("'…'", line)
     line = _NUM.sub("N", line)
     line = re.sub(r"\s+", " ", line).strip()
@@ -507,9 +517,9 @@ def run_module(
     device: str | None = None,
 ) -> dict:
     """Run one test module in a subprocess; returns its summary."""
-    short = module.rsplit(".", 1)[-1]
-    log = logdir / f"{mode}-{short}.jsonl"
-    out_txt = logdir / f"{mode}-{short}.txt"
+    stem = _log_stem(mode, device, module)
+    log = logdir / f"{stem}.jsonl"
+    out_txt = logdir / f"{stem}.txt"
     log.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="sklearn-suite-") as tmp:
         ini = Path(tmp) / "pytest.ini"
@@ -563,20 +573,31 @@ def run_module(
                 os.killpg(proc.pid, 9)  # the pytest process group we started (controller and workers)
                 rc = proc.wait()
         wall = time.perf_counter() - t0
+    meta = {
+        "module": module,
+        "returncode": rc,
+        "killed_after_timeout": killed,
+        "wall_seconds": round(wall, 1),
+        "command": " ".join(cmd[1:]),
+    }
+    (logdir / f"{stem}.meta.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    return summarize_run(log, out_txt, meta)
+
+
+def _log_stem(mode: str, device: str | None, module: str) -> str:
+    """accel-test_pca, accel-cpu-test_pca: the file names of one module's logs."""
+    label = f"{mode}-{device}" if device and mode != "sklearn" else mode
+    return f"{label}-{module.rsplit('.', 1)[-1]}"
+
+
+def summarize_run(log: Path, out_txt: Path, meta: dict) -> dict:
+    """One module's summary from its JSON lines, its pytest output and how the run went."""
     summary = summarize_log(log)
-    summary.update(
-        {
-            "module": module,
-            "returncode": rc,
-            "killed_after_timeout": killed,
-            "wall_seconds": round(wall, 1),
-            "share": share(summary["counts"]),
-            "command": " ".join(cmd[1:]),
-            "output": str(out_txt),
-        }
-    )
-    if not summary["tests"] and rc not in (0, 1, 5):
-        tail = out_txt.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+    summary.update(meta)
+    summary["share"] = share(summary["counts"])
+    summary["output"] = str(out_txt)
+    if not summary["tests"] and meta["returncode"] not in (0, 1, 5):
+        tail = out_txt.read_text(encoding="utf-8", errors="replace").splitlines()[-15:] if out_txt.exists() else []
         summary["harness_error"] = "\n".join(tail)
     return summary
 
@@ -832,8 +853,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--logdir", default=None, help="per-module JSON lines and pytest output (default: a temp dir)")
     ap.add_argument("--name", default=None, help="file name stem instead of sklearn-suite-<mode>")
+    ap.add_argument("--from-logs", action="store_true",
+                    help="run nothing: summarize the JSON lines already in --logdir again")  # fmt: skip
     ap.add_argument("pytest_args", nargs="*", help="after --: more pytest arguments")
     args = ap.parse_args(argv)
+    if args.from_logs and not args.logdir:
+        ap.error("--from-logs needs --logdir")
 
     modules = resolve_modules(args.modules)
     outdir = Path(args.out)
@@ -855,6 +880,16 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     t0 = time.perf_counter()
     for module in modules:
+        if args.from_logs:
+            stem = _log_stem(args.mode, args.device, module)
+            meta_path = logdir / f"{stem}.meta.json"
+            if not (logdir / f"{stem}.jsonl").exists():
+                continue
+            meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {
+                "module": module, "returncode": None, "killed_after_timeout": False, "wall_seconds": None,
+                "command": None}  # fmt: skip
+            results.append(summarize_run(logdir / f"{stem}.jsonl", logdir / f"{stem}.txt", meta))
+            continue
         print(f"[{args.mode}] {module} ...", flush=True)
         r = run_module(
             module,
@@ -883,6 +918,8 @@ def main(argv: list[str] | None = None) -> int:
 
     total_counts = {k: sum(r["counts"][k] for r in results) for k in OUTCOMES}
     failures = [f for r in results for f in r["failures"]]
+    suffix = f"-{args.device}" if args.device and args.mode != "sklearn" else ""
+    stem = args.name or f"sklearn-suite-{args.mode}{suffix}"
     result = {
         "mode": args.mode,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -897,7 +934,9 @@ def main(argv: list[str] | None = None) -> int:
         "total": {
             "counts": total_counts,
             "share": share(total_counts),
-            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "wall_seconds": round(time.perf_counter() - t0, 1)
+            if not args.from_logs
+            else round(sum(r.get("wall_seconds") or 0 for r in results), 1),
         },
         "groups": group_failures(failures),
         "modules": [
@@ -907,8 +946,10 @@ def main(argv: list[str] | None = None) -> int:
             for r in results
         ],
     }
-    suffix = f"-{args.device}" if args.device and args.mode != "sklearn" else ""
-    stem = args.name or f"sklearn-suite-{args.mode}{suffix}"
+    previous = outdir / f"{stem}.json"
+    if args.from_logs and previous.exists():  # the run's own date, commit and versions
+        old = json.loads(previous.read_text(encoding="utf-8"))
+        result.update({k: old[k] for k in ("date", "commit", "machine", "workers", "versions") if k in old})
     (outdir / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     (outdir / f"{stem}.md").write_text(markdown(result), encoding="utf-8")
     if args.name is None:

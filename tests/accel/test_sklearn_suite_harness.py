@@ -1,7 +1,7 @@
 """benchmarks/sklearn_suite.py: its parsing of pytest's reports, and one small run under accel.
 
 The run takes a few tests of scikit-learn's own test_k_means (a subprocess, no xdist) under
-``gpuml.accel`` and checks that the counts parse, that the proxies were in place in the process
+``gpuml.accel`` with ``device="cpu"`` and checks that the counts parse, that the proxies were in place in the process
 that ran the tests, that gpuml served some of their calls, and that the selected tests pass.
 """
 
@@ -77,8 +77,9 @@ def test_share_leaves_skips_out():
     assert suite.share(dict.fromkeys(counts, 0)) is None
 
 
-# a few of test_k_means's tests that run on gpuml under accel (fallback on): small and quick
-_SELECT = "test_kmeans_results and dense or test_kmeans_verbose"
+# a few of test_k_means's tests, small and quick; device="cpu" makes gpuml compute them on any machine
+# (device="auto" hands such small fits to scikit-learn's CPU kernels where there is no accelerator)
+_SELECT = "test_kmeans_results and dense"
 
 
 def _has_accel() -> bool:
@@ -101,12 +102,13 @@ def test_one_module_under_accel(tmp_path):
         module_timeout=120,
         extra=[],
         logdir=tmp_path,
+        device="cpu",
     )
-    output = (tmp_path / "accel-test_k_means.txt").read_text(errors="replace")[-3000:]
+    output = Path(r["output"]).read_text(errors="replace")[-3000:]
     assert r["returncode"] == 0, output
     counts = r["counts"]
     assert set(counts) == set(suite.OUTCOMES)
-    assert counts["passed"] >= 5 and counts["passed"] == sum(counts.values()), (counts, output)
+    assert counts["passed"] >= 4 and counts["passed"] == sum(counts.values()), (counts, output)
     assert r["share"] == 1.0
     assert r["collect_errors"] == 0
     assert all(t.startswith("sklearn/cluster/tests/test_k_means.py::") for t in r["tests"])
@@ -115,5 +117,5 @@ def test_one_module_under_accel(tmp_path):
     assert r["proxied_in_workers_min"] and r["proxied_in_workers_min"] >= 8
     assert r["covered_calls"]["calls_on_gpuml"] > 0, r["covered_calls"]
     # the log lines are JSON, one per phase report
-    lines = (tmp_path / "accel-test_k_means.jsonl").read_text().splitlines()
+    lines = Path(r["output"]).with_suffix(".jsonl").read_text().splitlines()
     assert all(json.loads(line)["kind"] in ("start", "test", "collect") for line in lines)
