@@ -277,7 +277,7 @@ def pytest_collectreport(report):
 # outcomes, reasons, summaries
 # --------------------------------------------------------------------------------------------------
 
-_NUM = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+_NUM = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
 _QUOTED = re.compile(r"'[^'\s]{25,}'|\"[^\"\s]{25,}\"")  # long names, paths
 _SET = re.compile(r"\{[^{}]*\}")  # {'full', 'auto', ...}: a set's order changes from run to run
@@ -961,7 +961,8 @@ def main(argv: list[str] | None = None) -> int:
         + f"; share {_pct(result['total']['share'])}; {result['total']['wall_seconds']} s"
         f"\nwrote {outdir / (stem + '.json')} and .md; logs in {logdir}"
     )  # fmt: skip
-    return 0
+    # 0 whatever the tests' outcomes (they are the figures); 2 when a module could not be run at all
+    return 2 if any(r.get("harness_error") for r in results) else 0
 
 
 if __name__ == "__main__":
