@@ -279,7 +279,7 @@ def pytest_collectreport(report):
 
 _NUM = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
-_QUOTED = re.compile(r"'[^'\s]{25,}'|\"[^\"\s]{25,}\"")  # long names, paths
+_QUOTED = re.compile(r"'[^'\s]*/[^'\s]*'|\"[^\"\s]*/[^\"\s]*\"")  # paths
 _SET = re.compile(r"\{[^{}]*\}")  # {'full', 'auto', ...}: a set's order changes from run to run
 _EXC = re.compile(
     r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit|Failed|Skipped|Timeout|Crash\w*))\s*:?\s*(.*)$", re.S
@@ -453,18 +453,28 @@ def share(counts: dict) -> float | None:
     return counts["passed"] / denominator if denominator else None
 
 
+_GOT = re.compile(r"\bGot .*? instead\b")
+
+
+def family(reason: str) -> str:
+    """The group of a reason: scikit-learn's InvalidParameterError "... Got 'lsqr' instead." for every value."""
+    return _GOT.sub("Got … instead", reason)
+
+
 def group_failures(failures: list[dict], examples: int = 3) -> list[dict]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for f in failures:
-        groups[f["reason"]].append(f)
+        groups[family(f["reason"])].append(f)
     out = []
     for reason, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         first = items[0]
         frames = Counter(f["gpuml_frame"] for f in items if f["gpuml_frame"])
+        variants = Counter(m.group(0)[4:-8] for f in items for m in [_GOT.search(f["reason"])] if m)
         out.append(
             {
                 "reason": reason,
                 "count": len(items),
+                "variants": dict(variants.most_common(12)),
                 "tests": len({f["nodeid"].split("[")[0] for f in items}),
                 "examples": [f["nodeid"] for f in items[:examples]],
                 "message": first["message"][:600],
@@ -727,7 +737,10 @@ def markdown(result: dict, top: int = 15) -> str:
         lines += ["", f"## Failures by reason ({len(groups)} reasons; the top {min(top, len(groups))})", ""]
         lines += ["| count | test functions | reason | examples | in gpuml at |", "|---|---|---|---|---|"]
         for g in groups[:top]:
-            reason = g["reason"].replace("|", "\\|")
+            reason = g["reason"]
+            if g.get("variants"):
+                reason += " (Got " + ", ".join(f"{v} ×{n}" for v, n in list(g["variants"].items())[:6]) + ")"
+            reason = reason.replace("|", "\\|")
             ex = "<br>".join(f"`{e.split('::', 1)[-1]}`" for e in g["examples"][:2])
             frame = ", ".join(f"`{f}`" for f in g["gpuml_frames"]) or "-"
             lines.append(f"| {g['count']} | {g['tests']} | {reason} | {ex} | {frame} |")
