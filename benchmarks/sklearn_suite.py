@@ -195,6 +195,19 @@ def _crash_message(longrepr) -> tuple[str, str]:
     return (lines[-1] if lines else ""), ""
 
 
+def _stack(longrepr, last: int = 10) -> list[str]:
+    """The failure's frames, "path:line", innermost last (the last ``last`` of them)."""
+    chain = getattr(longrepr, "chain", None)
+    tracebacks = [element[0] for element in chain] if chain else [getattr(longrepr, "reprtraceback", None)]
+    frames = []
+    for tb in tracebacks:
+        for entry in getattr(tb, "reprentries", []) or []:
+            loc = getattr(entry, "reprfileloc", None)
+            if loc is not None:
+                frames.append(f"{_short_path(loc.path)}:{loc.lineno}")
+    return frames[-last:]
+
+
 def _gpuml_frame(longrepr) -> str:
     """The innermost traceback frame inside gpuml, "path:line", or ""."""
     tracebacks = []
@@ -244,6 +257,7 @@ def pytest_runtest_logreport(report):
         record["location"] = location
         if report.failed:
             record["gpuml_frame"] = _gpuml_frame(report.longrepr)
+            record["stack"] = _stack(report.longrepr)
             text = str(report.longrepr)
             record["traceback"] = "\n".join(text.splitlines()[-30:])[-4000:]
         if report.when not in ("setup", "call", "teardown"):  # xdist: "worker crashed while running"
@@ -375,6 +389,7 @@ def summarize_log(path: Path) -> dict:
                     "message": decisive.get("message", ""),
                     "location": decisive.get("location", ""),
                     "gpuml_frame": decisive.get("gpuml_frame", ""),
+                    "stack": decisive.get("stack", []),
                     "traceback": decisive.get("traceback", ""),
                 }
             )
@@ -480,6 +495,7 @@ def group_failures(failures: list[dict], examples: int = 3) -> list[dict]:
                 "message": first["message"][:600],
                 "location": first["location"],
                 "gpuml_frames": dict(frames.most_common(3)),
+                "stack": first.get("stack", []),
                 "traceback": first["traceback"],
             }
         )
@@ -588,6 +604,7 @@ def run_module(
         "returncode": rc,
         "killed_after_timeout": killed,
         "wall_seconds": round(wall, 1),
+        "load_average": round(os.getloadavg()[0], 1),  # the machine's, at the end: timings on a busy one
         "command": " ".join(cmd[1:]),
     }
     (logdir / f"{stem}.meta.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
@@ -795,7 +812,8 @@ def combined_markdown(outdir: Path) -> str | None:
                 row += " - |"
                 continue
             c = m["counts"]
-            row += f" {_pct(m['share'])} ({c['passed']} / {c['passed'] + c['failed'] + c['error']}) |"
+            killed = " (killed at timeout)" if m.get("killed_after_timeout") else ""
+            row += f" {_pct(m['share'])} ({c['passed']} / {c['passed'] + c['failed'] + c['error']}){killed} |"
         lines.append(row)
     lines += ["", "Wall seconds per module: " + "; ".join(
         f"`{label}` " + ", ".join(f"{m['module'].rsplit('.', 1)[-1]} {m['wall_seconds']}" for m in r["modules"])
