@@ -909,6 +909,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.array_api:
         env_extra["SCIPY_ARRAY_API"] = "1"
     results = []
+    commit = _git_commit()  # the checkout the run starts from (its src/ is the gpuml under test)
     t0 = time.perf_counter()
     for module in modules:
         if args.from_logs:
@@ -954,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "mode": args.mode,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": _git_commit(),
+        "commit": commit,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "workers": args.workers,
         "select": args.select,
