@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-oldest lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q src tests
+
+# The whole suite again on the oldest scikit-learn gpuml supports (CI runs both)
+SKLEARN_OLDEST := 1.6.1
+OLDEST := $(VENV)/sklearn-$(SKLEARN_OLDEST)
+
+$(OLDEST): | $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(OLDEST) scikit-learn==$(SKLEARN_OLDEST)
+
+test-oldest: $(STAMP) $(OLDEST)
+	PYTHONPATH=$(OLDEST) $(BIN)/python -m pytest -n 2 --dist loadgroup -q src tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -214,7 +214,8 @@ def test_exported_names():
     import gpuml.neural_network
     import gpuml.preprocessing
 
-    assert gpuml.__all__ == ["UnsupportedError", "__version__", "config_context", "get_config", "set_config"]
+    assert gpuml.__all__ == ["UnsupportedError", "UnsupportedInputError", "__version__", "config_context",
+                             "get_config", "set_config"]
     assert gpuml.linear_model.__all__ == ["LinearRegression", "LogisticRegression", "Ridge"]
     assert gpuml.cluster.__all__ == ["KMeans"]
     assert gpuml.decomposition.__all__ == ["PCA"]

@@ -9,8 +9,8 @@ Examples
 """
 
 from ._config import config_context, get_config, set_config
-from ._support import UnsupportedError
+from ._support import UnsupportedError, UnsupportedInputError
 
 __version__ = "0.1.0"
 
-__all__ = ["UnsupportedError", "__version__", "config_context", "get_config", "set_config"]
+__all__ = ["UnsupportedError", "UnsupportedInputError", "__version__", "config_context", "get_config", "set_config"]

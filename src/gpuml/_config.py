@@ -24,7 +24,7 @@ def _env_flag(name: str, default: bool) -> bool:
 
 
 _DEFAULTS: dict[str, Any] = {
-    "device": "auto",
+    "device": os.environ.get("GPUML_DEVICE", "").strip() or "auto",  # checked when first resolved
     "allow_tf32": False,
     "memory_limit": None,
     "cache_dir": None,
@@ -111,7 +111,8 @@ def set_config(
     device : str or torch.device, default=None
         ``"auto"`` (the accelerator PyTorch sees, else the CPU), ``"cpu"``,
         ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"xpu"`` or a ``torch.device``.
-        Estimators whose own ``device`` is ``None`` use this one.
+        Estimators whose own ``device`` is ``None`` use this one. Its default is
+        ``$GPUML_DEVICE`` when set (``python -m gpuml.accel --device`` sets it), else "auto".
     allow_tf32 : bool, default=None
         Let matrix products on NVIDIA GPUs use TF32 (faster, ~1e-3 relative error).
     memory_limit : int or str or None

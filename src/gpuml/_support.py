@@ -31,6 +31,11 @@ class UnsupportedError(ValueError):
     device or with fallback off (``gpuml.set_config(fallback=False)``, ``GPUML_FALLBACK=0``)."""
 
 
+class UnsupportedInputError(UnsupportedError, TypeError):
+    """An input kind gpuml does not compute on (sparse): also a TypeError, the error
+    scikit-learn raises for sparse data where it needs dense."""
+
+
 @dataclass(frozen=True)
 class Rule:
     """One supported-value condition: ``ok(params)`` is True when gpuml supports them;

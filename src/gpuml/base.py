@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ._config import get_config
 from ._sklearn import DEFINING, sklearn_class
-from ._support import Support, UnsupportedError, unsupported_message
+from ._support import Support, UnsupportedError, UnsupportedInputError, unsupported_message
 from .data import ArraySource, Source, all_finite, as_source, converted, float_dtype, run_map
 from .data import resident as _resident
 from .device import resident_budget, resolve_device, supports_float64
@@ -129,7 +129,7 @@ def delegable(method: Any) -> Any:
         if reason is not None:
             check_is_fitted(self)
             if not self._may_fall_back():
-                self._refuse(reason)
+                self._refuse(reason, input_kind=True)
             cache = self.__dict__.setdefault("_dev_cache", {})
             if "as_sklearn" not in cache:
                 cache["as_sklearn"] = self.as_sklearn()
@@ -160,7 +160,9 @@ class GpumlEstimator:
     def _sklearn_params(self) -> dict:
         """This estimator's parameters that scikit-learn's estimator takes (not ``device``)."""
         names = sklearn_class(self._sklearn_name())._get_param_names()
-        return {k: v for k, v in self.get_params(deep=False).items() if k in names}
+        return {k: v for k, v in self.get_params(deep=False).items()
+                if k in names and not (isinstance(v, str) and v == "deprecated")}  # a deprecation
+        # placeholder of a newer scikit-learn: an older one takes its own default
 
     def _unsupported(self, X: Any = None) -> str | None:
         """Why gpuml does not compute a fit with these parameters on X, or None."""
@@ -170,10 +172,11 @@ class GpumlEstimator:
         """Whether an unsupported call may run on scikit-learn: device "auto", fallback on."""
         return _is_auto(self._device_spec()) and bool(get_config()["fallback"])
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str, *, input_kind: bool = False) -> None:
+        """Raise the error of an unsupported call: a TypeError too for an input kind."""
         spec = self._device_spec()
-        raise UnsupportedError(unsupported_message(
-            _name(self), reason, explicit_device=None if _is_auto(spec) else spec))
+        error = UnsupportedInputError if input_kind else UnsupportedError
+        raise error(unsupported_message(_name(self), reason, explicit_device=None if _is_auto(spec) else spec))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()  # type: ignore[misc]
@@ -236,7 +239,7 @@ class GpumlEstimator:
         if reason is None:
             return False
         if not self._may_fall_back():
-            self._refuse(reason)
+            self._refuse(reason, input_kind=self._support.param_reason(self.get_params(deep=False)) is None)
         if isinstance(X, Source):
             raise UnsupportedError(f"{_name(self)}: gpuml does not compute {reason}, and a gpuml source "
                                    "cannot be handed to scikit-learn: read it into an array first.")

@@ -21,6 +21,7 @@ from .._sklearn import DEFINING
 TARGETS: dict[str, tuple[str, ...]] = {}
 for _name, (_, _public) in DEFINING.items():
     TARGETS[_public] = (*TARGETS.get(_public, ()), _name)
+TARGETS["sklearn.pipeline"] = ("Pipeline",)  # its steps hand each other device data (_pipeline)
 
 _ORIGINALS: dict[tuple[str, str], type] = {}
 _busy = threading.local()
@@ -30,7 +31,7 @@ def patch(module: Any) -> None:
     """Replace the covered classes of an imported public package by their proxies."""
     from .._config import _bridge_joblib
     from .._sklearn import check_version
-    from ._proxy import make_proxy
+    from ._proxy import proxy_of
 
     check_version()
     _bridge_joblib()
@@ -39,7 +40,7 @@ def patch(module: Any) -> None:
         if current is None or "_gpuml_original" in current.__dict__:
             continue
         _ORIGINALS[(module.__name__, name)] = current
-        setattr(module, name, make_proxy(current, module.__name__))
+        setattr(module, name, proxy_of(current))
 
 
 def unpatch() -> None:

@@ -123,10 +123,30 @@ def _adopt(proxy: Any, g: Any) -> None:
     proxy.__dict__["_gpuml_seen"] = {k: id(v) for k, v in _fitted_state(proxy).items()}
 
 
+def _params_for(proxy: Any, G: type) -> tuple[dict, str | None]:
+    """The proxy's parameters that gpuml's estimator takes, and the reason it cannot run
+    when another release of scikit-learn has a parameter gpuml lacks set to a value other
+    than its default (``multi_class='ovr'`` on 1.6): ignoring it would change the answer."""
+    params = proxy.get_params(deep=False)
+    names = set(G._get_param_names())
+    defaults = {k: p.default for k, p in inspect.signature(proxy._gpuml_original.__init__).parameters.items()}
+    for k, v in params.items():
+        if k not in names and not (v is defaults.get(k) or (isinstance(v, str) and v in ("deprecated", "warn"))
+                                   or (type(v) is type(defaults.get(k)) and v == defaults.get(k))):
+            return {}, f"{k}={v!r} (a parameter of scikit-learn {_sk_version()} that gpuml does not take)"
+    return {k: v for k, v in params.items() if k in names}, None
+
+
+def _sk_version() -> str:
+    import sklearn
+
+    return sklearn.__version__
+
+
 def _gpuml_for(proxy: Any, G: type, *, fresh: bool) -> Any:
     """gpuml's estimator for this call, with the proxy's parameters and (unless the call
     refits it) the proxy's current fitted state."""
-    params = proxy.get_params(deep=False)
+    params, _ = _params_for(proxy, G)
     g = proxy.__dict__.get("_gpuml_est")
     if fresh or g is None or type(g) is not G:
         g = G(**params)
@@ -146,12 +166,15 @@ def _gpuml_for(proxy: Any, G: type, *, fresh: bool) -> Any:
 
 
 def _why_not(proxy: Any, G: type, method: str, X: Any) -> str | None:
-    """Why this call runs on scikit-learn, or None when gpuml runs it."""
-    if not _defined_by(G, method).startswith("gpuml."):
+    """Why this call runs on scikit-learn, or None when gpuml runs it (an input kind's
+    reason starts with "gpuml does not compute sparse"...: see ``_support.input_reason``)."""
+    impl = _defined_by(G, method)  # gpuml's own, or a generic mixin of gpuml's methods (fit_transform)
+    if not (impl.startswith("gpuml.") or impl == "sklearn.base"):
         return f"gpuml does not implement {method}()"
     table = G._support
     if method in FITS:
-        reason = table.param_reason(proxy.get_params(deep=False))
+        params, reason = _params_for(proxy, G)
+        reason = reason or table.param_reason(params)
         if reason:
             return f"gpuml does not compute {reason}"
     elif not _is_fitted(proxy):
@@ -170,9 +193,12 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
     from sklearn import get_config as sk_config
 
     from .._config import get_config
-    from .._support import UnsupportedError
+    from .._support import UnsupportedError, UnsupportedInputError
 
     G = _gpuml_class(type(proxy))
+    if _defined_by(G, method) == "sklearn.base" and method not in FITS:
+        return sk_method(proxy, *args, **kwargs)  # scikit-learn's own version of a generic method
+        # (KNeighborsClassifier.score takes X=None): its inner calls dispatch
     name = type(proxy).__name__
     X = args[0] if args else kwargs.get("X")
     if method in FITS and not sk_config().get("skip_parameter_validation", False):
@@ -181,13 +207,16 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
     start = time.perf_counter()
     if reason is not None:
         if not get_config()["fallback"] and reason != "not fitted":
-            raise UnsupportedError(f"{name}.{method}: {reason}; fallback is off "
-                                   "(gpuml.set_config(fallback=False) or GPUML_FALLBACK=0).")
-        token = _inside.set(True)
-        try:
+            error = UnsupportedInputError if G._support.input_reason(X) == reason.removeprefix(
+                "gpuml does not compute ") else UnsupportedError
+            raise error(f"{name}.{method}: {reason}; fallback is off "
+                        "(gpuml.set_config(fallback=False) or GPUML_FALLBACK=0).")
+        token = _inside.set(True) if method in FITS else None  # a fit's inner calls see its state as
+        try:  # it is being built: they stay on scikit-learn; a prediction's inner calls dispatch
             out = sk_method(proxy, *args, **kwargs)
         finally:
-            _inside.reset(token)
+            if token is not None:
+                _inside.reset(token)
         if method in FITS:
             proxy.__dict__.pop("_gpuml_est", None)
             proxy.__dict__.pop("_gpuml_seen", None)
@@ -204,21 +233,35 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
     return proxy if out is g else out
 
 
-def _dispatcher(original: type, method: str) -> Any:
+def _dispatcher(original: type, method: str, route: Any) -> Any:
     static = inspect.getattr_static(original, method)
     sk_method = _unwrap_set_output(getattr(original, method))
 
     @functools.wraps(sk_method)
     def call(self, *args, **kwargs):
-        return dispatch(self, method, sk_method, args, kwargs)
+        return route(self, method, sk_method, args, kwargs)
 
     if isinstance(static, _AvailableIfDescriptor):
         return available_if(static.check)(call)
     return call
 
 
-def make_proxy(original: type, public_module: str) -> type:
-    """The proxy class of scikit-learn's ``original``, exported by ``public_module``."""
+@functools.cache
+def proxy_of(original: type) -> type:
+    """The proxy of scikit-learn's ``original`` (one per class), installed or not: an
+    estimator gpuml implements, or ``Pipeline`` (``gpuml.accel._pipeline``)."""
+    if original.__name__ == "Pipeline":
+        from . import _pipeline
+
+        return make_proxy(original, "sklearn.pipeline", _pipeline.dispatch, _pipeline.METHODS)
+    from .._sklearn import public_module
+
+    return make_proxy(original, public_module(original.__name__))
+
+
+def make_proxy(original: type, public_module: str, route: Any = None, methods: tuple = METHODS) -> type:
+    """The proxy class of scikit-learn's ``original``, exported by ``public_module``:
+    ``route(proxy, method, sk_method, args, kwargs)`` runs each of ``methods``."""
     ns: dict[str, Any] = {
         "__module__": original.__module__,
         "__qualname__": original.__qualname__,
@@ -228,7 +271,7 @@ def make_proxy(original: type, public_module: str) -> type:
         "__reduce_ex__": _reduce_ex,
         "__getstate__": _getstate,
     }
-    for method in METHODS:
+    for method in methods:
         if hasattr(original, method):
-            ns[method] = _dispatcher(original, method)
+            ns[method] = _dispatcher(original, method, route or dispatch)
     return type(original.__name__, (original,), ns)

@@ -53,7 +53,7 @@ def _as(engine: str, device: str, *arrays):
     """The data as the engine takes it: NumPy for sklearn, torch tensors on the device otherwise."""
     import torch
 
-    if engine in ("sklearn", "auto"):  # "auto": gpuml on NumPy data, choosing its own engine
+    if engine in ("sklearn", "auto", "accel"):  # "auto": gpuml on NumPy data, choosing its own engine
         return arrays
     return tuple(torch.from_numpy(a).to(device) for a in arrays)
 
@@ -65,11 +65,20 @@ def _regression(rng, s):
 
 
 def _estimator(engine: str, device: str, gpuml_cls: Callable, sk_cls: Callable, **params):
+    """The estimator of ``engine``: gpuml's on a device or "auto"; scikit-learn's own class
+    (never a proxy, should the bench itself run under accel); "accel": scikit-learn's class
+    as ``gpuml.accel`` proxies it, the user's unchanged code."""
+    from .._sklearn import sklearn_class
+
     if engine == "gpuml":
         return gpuml_cls(device=device, **params)
     if engine == "auto":
         return gpuml_cls(device="auto", **params)
-    return sk_cls(**params)
+    if engine == "accel":
+        from ..accel._proxy import proxy_of
+
+        return proxy_of(sklearn_class(sk_cls.__name__))(**params)
+    return sklearn_class(sk_cls.__name__)(**params)
 
 
 def _ctx(engine: str):

@@ -106,6 +106,11 @@ def verdicts(result: dict) -> list[str]:
             ratio = auto["seconds"] / ref
             out.append(f"{'ok  ' if ratio <= 1.1 else 'MISS'} {c['case']}: device='auto' takes {ratio:.2f}x "
                        f"{what} time (target <= 1.1x)")
+        accel = by.get("accel:auto")
+        if accel and auto:  # the proxy's cost over calling gpuml directly (validation, dispatch, state)
+            ratio = accel["seconds"] / auto["seconds"]
+            out.append(f"{'ok  ' if ratio <= 1.1 else 'MISS'} {c['case']}: gpuml.accel takes {ratio:.2f}x "
+                       f"device='auto''s time (target <= 1.1x)")
         if gpu and sk:
             need = 50 if c["case"].startswith(("KMeans", "NearestNeighbors")) else 10
             sp = gpu["speedup_vs_sklearn"]

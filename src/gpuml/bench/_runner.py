@@ -72,7 +72,7 @@ def run_case(case: Case, preset: str, devices: list[torch.device], ceil: dict, s
     if case.array_api:
         engines += [("array_api", str(d)) for d in devices if d.type != "cpu"]
     if case.sklearn and not case.extra.get("no_auto"):
-        engines.append(("auto", "auto"))
+        engines += [("auto", "auto"), ("accel", "auto")]  # accel: the same call through the proxy
     if case.extra.get("torch_loop"):
         engines += [("torch_loop", str(d)) for d in devices]
     rows, ref = [], None
