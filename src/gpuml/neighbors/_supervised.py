@@ -58,10 +58,6 @@ class _SupervisedNeighbors(NeighborsMixin):
             w = torch.as_tensor(np.asarray(self.weights(dist.cpu().numpy())), dtype=acc, device=device)
         return w, ind, X
 
-    def _out_dtype(self, X, device, float_dtype) -> torch.dtype:
-        """scikit-learn's output dtype for NumPy queries (``float_dtype``); a tensor's own dtype."""
-        return self._dtype(X, device) if isinstance(X, Tensor) else float_dtype
-
 
 class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator):
     _parameter_constraints = {**sklearn_class("KNeighborsClassifier")._parameter_constraints,
@@ -161,8 +157,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
             labels = y[:, j][ind]  # (q, k)
             p = torch.zeros(ind.shape[0], len(cls), dtype=w.dtype, device=device).scatter_add_(1, labels, w)
             norm = p.sum(1, keepdim=True)
-            probas.append((p / torch.where(norm == 0, torch.ones_like(norm), norm)).to(
-                self._out_dtype(X, device, torch.float64)))
+            probas.append((p / torch.where(norm == 0, torch.ones_like(norm), norm)).to(self._dtype(X, device)))
         return probas, X
 
     @delegable
@@ -261,7 +256,4 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
         neigh = y[ind]  # (q, k) or (q, k, t)
         wk = w if neigh.ndim == 2 else w[:, :, None]
         pred = (neigh * wk).sum(1) / wk.sum(1)
-        # scikit-learn's dtype: the targets' float dtype for uniform weights (np.mean), else float64
-        y_dtype = self._y.dtype if isinstance(self._y, Tensor) else torch.from_numpy(np.asarray(self._y[:0])).dtype
-        uniform = self.weights in (None, "uniform") and y_dtype in (torch.float32, torch.float64)
-        return self._output(pred.to(self._out_dtype(X, w.device, y_dtype if uniform else torch.float64)), X)
+        return self._output(pred.to(self._dtype(X, w.device)), X)  # in X's precision
