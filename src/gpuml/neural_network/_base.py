@@ -201,12 +201,12 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
     def _precisions(self, device: torch.device, data: np.dtype | None = None) -> tuple[torch.dtype, torch.dtype]:
         """(parameters' dtype, activations' dtype) for training: "auto" trains float64 data in
         float64 on the CPU (scikit-learn's arithmetic; an accelerator's speed is float32's)."""
-        auto64 = self.precision == "auto" and device.type == "cpu" and data == np.float64
+        low = lowp_dtype(device) if self.precision == "auto" else None
+        auto64 = self.precision == "auto" and low is None and device.type == "cpu" and data == np.float64
         if self.precision == "float64" or auto64:
             if not supports_float64(device):
                 raise TypeError(f"{device.type} has no float64; use precision='float32' or 'auto'.")
             return torch.float64, torch.float64
-        low = lowp_dtype(device) if self.precision == "auto" else None
         return torch.float32, low or torch.float32
 
     def _check_solver(self) -> bool:
