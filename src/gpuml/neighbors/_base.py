@@ -172,7 +172,22 @@ class NeighborsMixin(GpumlEstimator):
                           "the execution with `algorithm='brute'`.", stacklevel=3)
         return method
 
-    def _fit_index(self, X) -> None:
+    @staticmethod
+    def _index_input(X):
+        """scikit-learn's other forms of X at fit: a ``BallTree`` or ``KDTree`` (its rows, the tree
+        kept as ``_tree``) or a fitted neighbors estimator (its rows, its tree): (rows, (method, tree))
+        or (X, None) for anything else."""
+        from sklearn.neighbors import BallTree, KDTree
+        from sklearn.neighbors._base import NeighborsBase
+
+        if isinstance(X, (BallTree, KDTree)):
+            return np.asarray(X.data), ("ball_tree" if isinstance(X, BallTree) else "kd_tree", X)
+        if isinstance(X, (NeighborsBase, NeighborsMixin)):
+            check_is_fitted(X)
+            return _host(X._fit_X), (X._fit_method, X.__dict__.get("_tree"))
+        return X, None
+
+    def _fit_index(self, X, given=None) -> None:
         """Keep the indexed rows in memory, as scikit-learn does: NumPy, or a tensor left
         where it is. A source (a file, a memmap) is read into host memory now, so that the
         fitted model never depends on the file staying where and as it was."""
@@ -182,8 +197,11 @@ class NeighborsMixin(GpumlEstimator):
             X = read_rows(X)[0]
         self._fit_X = X
         self.n_samples_fit_ = int(X.shape[0])
-        self._fit_method = self._fit_method_for(int(X.shape[0]), int(X.shape[1]))
-        self._tree = None  # scikit-learn's tree, built only if scikit-learn's own code asks for it
+        if given is not None:  # a tree or a fitted estimator: scikit-learn takes its method and tree
+            self._fit_method, self._tree = given
+        else:
+            self._fit_method = self._fit_method_for(int(X.shape[0]), int(X.shape[1]))
+            self._tree = None  # scikit-learn's tree, built only if scikit-learn's own code asks for it
         self._reset_cache()
 
     # -- fitted state shared with scikit-learn -------------------------------------------
@@ -215,11 +233,14 @@ class NeighborsMixin(GpumlEstimator):
             self.__dict__.pop(name, None)
             if name in state:
                 self.__dict__[name] = state[name]
-        if "_fit_X" in state and self._unsupported(state["_fit_X"]) is not None:
+        reason = self._unsupported(state["_fit_X"]) if "_fit_X" in state else None
+        if reason is not None:
             est = sklearn_class(self._sklearn_name())(**self._sklearn_params())
             est.__dict__.update({k: v for k, v in state.items()
                                  if k in _PRIVATE or (k.endswith("_") and not k.startswith("_gpuml"))})
             self._sklearn_fitted = est
+            self.device_, self.engine_ = "cpu", "sklearn"
+            self.engine_reason_ = f"cpu/sklearn: gpuml does not compute {reason}"
 
     # -- queries -------------------------------------------------------------------------
     def _index_source(self, device: torch.device, dtype: torch.dtype) -> tuple[Source, torch.Tensor, float]:

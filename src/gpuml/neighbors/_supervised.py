@@ -105,6 +105,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         -------
         self : KNeighborsClassifier
         """
+        X, given = self._index_input(X)
         if self._delegated_early(X, y):
             return self
         X, y = self._validate(X, y, reset=True, multi_output=True)
@@ -122,7 +123,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         classes, codes = zip(*(np.unique(y2[:, j], return_inverse=True) for j in range(y2.shape[1])))
         self.classes_ = list(classes) if self.outputs_2d_ else classes[0]
         self._y = np.stack(codes, 1) if self.outputs_2d_ else codes[0]
-        self._fit_index(X)
+        self._fit_index(X, given)
         return self
 
     @delegable
@@ -225,6 +226,7 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
         -------
         self : KNeighborsRegressor
         """
+        X, given = self._index_input(X)
         if self._delegated_early(X, y):
             return self
         X, y = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
@@ -235,7 +237,7 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
             X, y = read_rows(X)
             y = y.astype(np.float64)
         self._y = y
-        self._fit_index(X)
+        self._fit_index(X, given)
         return self
 
     @delegable

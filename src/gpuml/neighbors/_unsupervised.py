@@ -81,13 +81,14 @@ class NearestNeighbors(NeighborsMixin, BaseEstimator):
         -------
         self : NearestNeighbors
         """
+        X, given = self._index_input(X)
         if self._delegated_early(X):
             return self
         X, _ = self._validate(X, reset=True)
         self._decide(X)  # an unknown or absent device is an error at fit, not at query time
         if self.engine_ == "sklearn":
             return self._fit_sklearn(X)
-        self._fit_index(X)
+        self._fit_index(X, given)
         return self
 
     def _on_sklearn(self, method: str, *args, **kwargs):
