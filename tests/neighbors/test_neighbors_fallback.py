@@ -225,3 +225,17 @@ def _check_scores(X, yc, yr, pub):
         ref = _fit(proxy_cls._gpuml_original(n_neighbors=4), X, yc, yr)
         y = yc if "Classifier" in name else yr
         assert est.score(X, y) == pytest.approx(ref.score(X, y))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_fit_on_a_tree_or_a_fitted_estimator_as_sklearn(cls):
+    X, yc, yr = _data()
+    tree = skn.KDTree(X)
+    for index in (tree, skn.BallTree(X), skn.NearestNeighbors().fit(X)):
+        est = _fit(cls(n_neighbors=3, device="cpu"), index, yc, yr)
+        ref = _fit(_sk(cls)(n_neighbors=3), index, yc, yr)
+        assert est._fit_method == ref._fit_method
+        assert_array_equal(est.kneighbors(X[:5])[1], ref.kneighbors(X[:5])[1])
+    assert _fit(cls(n_neighbors=3, device="cpu"), tree, yc, yr).as_sklearn()._tree is tree
+    ours = _fit(cls(n_neighbors=3, device="cpu"), NearestNeighbors(device="cpu").fit(X), yc, yr)  # gpuml's index
+    assert_array_equal(ours.kneighbors(X[:5])[1], ref.kneighbors(X[:5])[1])
