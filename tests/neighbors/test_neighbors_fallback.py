@@ -81,7 +81,7 @@ def test_unsupported_metric_explicit_device_or_fallback_off_raises(cls):
     with gpuml.config_context(fallback=False), pytest.raises(UnsupportedError, match="fallback is off"):
         _fit(cls(metric="canberra", device="auto"), X, yc, yr)
     with pytest.raises(UnsupportedError, match="metric_params"):
-        _fit(cls(metric_params={"p": 3}, device="cpu"), X, yc, yr)
+        _fit(cls(metric_params={"w": np.ones(3)}, device="cpu"), X, yc, yr)  # weighted minkowski
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
@@ -131,6 +131,7 @@ NATIVE = [
     {"algorithm": "kd_tree"}, {"algorithm": "ball_tree"}, {"metric": "manhattan"}, {"metric": "l1"},
     {"metric": "chebyshev"}, {"metric": "minkowski", "p": 3}, {"metric": "minkowski", "p": 1.5},
     {"metric": "minkowski", "p": np.inf}, {"metric": "l2"}, {"metric_params": {}},
+    {"metric_params": {"p": 3}, "p": None}, {"metric_params": {"p": 1, "w": None}, "p": None},
 ]
 
 

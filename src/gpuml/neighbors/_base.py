@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,7 +46,8 @@ PARAMS_DOC = """\
     p : float, default=2
         The Minkowski power: 2 euclidean, 1 manhattan, ``np.inf`` chebyshev.
     metric_params : dict, default=None
-        Runs on scikit-learn unless None or empty.
+        gpuml computes None, ``{}`` and ``{"p": p}`` with "minkowski" (which then
+        overrides ``p``, with scikit-learn's SyntaxWarning); others run on scikit-learn.
     n_jobs : int, default=None
         Kept for compatibility; parallelism comes from the device.
     device : str or torch.device, default=None
@@ -57,7 +58,7 @@ NOTES = """\
     Notes
     -----
     Native (``_support``): the metrics above, dense input, every ``algorithm``.
-    Outside it (another metric, a callable or "precomputed", ``metric_params``,
+    Outside it (another metric, a callable, a ``DistanceMetric`` or "precomputed", other ``metric_params``,
     ``p=None`` with "minkowski", sparse input) the call runs on scikit-learn's estimator
     when the device is "auto" (``engine_ == "sklearn"``, ``engine_reason_`` says why),
     and is a ``gpuml.UnsupportedError`` with an explicit device or with
@@ -71,14 +72,27 @@ def _metric_native(p: dict) -> bool:
     return isinstance(m, str) and m in NATIVE_METRICS
 
 
+def _minkowski_p(p: dict):
+    """The effective Minkowski power: ``metric_params["p"]`` over ``p``, as in scikit-learn."""
+    return (p.get("metric_params") or {}).get("p", p.get("p"))
+
+
+def _minkowski_params(p: dict) -> bool:
+    params = p.get("metric_params") or {}
+    power = params.get("p")
+    return (p.get("metric") == "minkowski" and set(params) <= {"p", "w"} and params.get("w") is None
+            and isinstance(power, Real) and not isinstance(power, bool) and power > 0)
+
+
 #: What gpuml computes natively: exact brute force (whatever ``algorithm``: the trees of
 #: scikit-learn find the same exact neighbors) for these metrics, dense input.
 SUPPORT = Support(
     when(_metric_native, lambda p: f"metric={p.get('metric')!r} (gpuml supports "
                                    f"{', '.join(map(repr, NATIVE_METRICS))})"),
-    when(lambda p: p.get("metric") != "minkowski" or p.get("p") is not None,
+    when(lambda p: not p.get("metric_params") or _minkowski_params(p),
+         "metric_params={metric_params!r} (gpuml supports None, or {{'p': p}} with metric='minkowski')"),
+    when(lambda p: p.get("metric") != "minkowski" or _minkowski_p(p) is not None,
          "metric='minkowski' with p=None (gpuml supports a number p > 0)"),
-    when(lambda p: not p.get("metric_params"), "metric_params={metric_params!r} (gpuml supports None)"),
 )
 
 
@@ -127,7 +141,7 @@ class NeighborsMixin(GpumlEstimator):
         """(gpuml's kernel: "euclidean", "sqeuclidean", "cosine" or "lp", its p)."""
         m = self.metric
         if m == "minkowski":
-            p = float(self.p)
+            p = float(_minkowski_p(self.get_params(deep=False)))
             return ("euclidean", 2.0) if p == 2 else ("lp", p)
         if m in ("euclidean", "l2"):
             return "euclidean", 2.0
