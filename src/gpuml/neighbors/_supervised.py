@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from .._sklearn import sklearn_class
 from ..base import delegable
 from ..data import Source
 from ..device import accumulator_dtype
-from ._base import NeighborsMixin, read_rows
+from ._base import NOTES, PARAMS_DOC, NeighborsMixin, read_rows
 
 _COMMON_DOC = """
     Parameters
@@ -22,28 +24,10 @@ _COMMON_DOC = """
     weights : {"uniform", "distance"} or callable, default="uniform"
         "distance" weighs each neighbor by 1 / distance (rows at distance 0 take
         all the weight); a callable maps a distance array to a weight array.
-    algorithm : {"auto", "brute", "ball_tree", "kd_tree"}, default="auto"
-        All run the exact brute-force search.
-    leaf_size : int, default=30
-        Kept for compatibility (no tree is built).
-    p : float, default=2
-        Only 2 is supported with "minkowski".
-    metric : {"minkowski", "euclidean", "l2", "sqeuclidean", "cosine"}, default="minkowski"
-    metric_params : dict, default=None
-        Must be None.
-    n_jobs : int, default=None
-        Kept for compatibility; parallelism comes from the device.
-    device : str or torch.device, default=None
-        Where to compute; None follows ``gpuml.get_config()["device"]`` ("auto").
-"""
+""" + PARAMS_DOC
 
 
 class _SupervisedNeighbors(NeighborsMixin):
-    _parameter_constraints = {
-        **NeighborsMixin._parameter_constraints,
-        "weights": [StrOptions({"uniform", "distance"}), callable, None],
-    }
-
     def __init__(
         self, n_neighbors=5, *, weights="uniform", algorithm="auto", leaf_size=30, p=2,
         metric="minkowski", metric_params=None, n_jobs=None, device=None,
@@ -58,19 +42,12 @@ class _SupervisedNeighbors(NeighborsMixin):
         self.n_jobs = n_jobs
         self.device = device
 
-    def _neighbor_weights(self, X) -> tuple[Tensor, Tensor, torch.device]:
-        """(weights (q, k) float64, neighbor indices (q, k)) on the compute device."""
-        check_is_fitted(self)
-        X, _ = self._validate(X, reset=False)
-        k = self.n_neighbors
-        if k > self.n_samples_fit_:
-            raise ValueError(
-                f"Expected n_neighbors <= n_samples_fit, but n_samples_fit = {self.n_samples_fit_}, "
-                f"n_neighbors = {k}"
-            )
-        device = self._device()
+    def _neighbor_weights(self, X) -> tuple[Tensor, Tensor, object]:
+        """(weights (q, k) float64, neighbor indices (q, k)) on the compute device, and the
+        validated query (X=None: the indexed rows, each excluded from its own neighbors)."""
+        dist, ind, X = self._neighbors(X, None)
+        device = dist.device
         acc = accumulator_dtype(device)
-        dist, ind = self._query(X, k, device)
         dist = dist.to(acc)
         if self.weights in (None, "uniform"):
             w = torch.ones_like(dist)
@@ -83,6 +60,8 @@ class _SupervisedNeighbors(NeighborsMixin):
 
 
 class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator):
+    _parameter_constraints = {**sklearn_class("KNeighborsClassifier")._parameter_constraints,
+                              "device": [None, str, torch.device]}
     __doc__ = (
         """Classifier voting among the k nearest neighbors, on any PyTorch device.
 
@@ -101,6 +80,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
     n_samples_fit_ : int
     outputs_2d_ : bool
 
+""" + NOTES + """
     Examples
     --------
     >>> from gpuml.neighbors import KNeighborsClassifier
@@ -125,6 +105,7 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         -------
         self : KNeighborsClassifier
         """
+        X, given = self._index_input(X)
         if self._delegated_early(X, y):
             return self
         X, y = self._validate(X, y, reset=True, multi_output=True)
@@ -134,12 +115,15 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
         X, y = read_rows(X) if isinstance(X, Source) else (X, y)  # a file: rows and targets in one read
         y = y.cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
         check_classification_targets(y)
-        self.outputs_2d_ = y.ndim == 2 and y.shape[1] > 1 if y.ndim == 2 else False
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape "
+                          "of y to (n_samples,), for example using ravel().", DataConversionWarning, stacklevel=2)
+        self.outputs_2d_ = bool(y.ndim == 2 and y.shape[1] > 1)
         y2 = y.reshape(len(y), -1)
         classes, codes = zip(*(np.unique(y2[:, j], return_inverse=True) for j in range(y2.shape[1])))
         self.classes_ = list(classes) if self.outputs_2d_ else classes[0]
         self._y = np.stack(codes, 1) if self.outputs_2d_ else codes[0]
-        self._fit_index(X)
+        self._fit_index(X, given)
         return self
 
     @delegable
@@ -201,6 +185,8 @@ class KNeighborsClassifier(_SupervisedNeighbors, ClassifierMixin, BaseEstimator)
 
 
 class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin, BaseEstimator):
+    _parameter_constraints = {**sklearn_class("KNeighborsRegressor")._parameter_constraints,
+                              "device": [None, str, torch.device]}
     __doc__ = (
         """Regression by the (weighted) mean target of the k nearest neighbors.
 
@@ -216,6 +202,7 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
     n_features_in_ : int
     n_samples_fit_ : int
 
+""" + NOTES + """
     Examples
     --------
     >>> from gpuml.neighbors import KNeighborsRegressor
@@ -239,6 +226,7 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
         -------
         self : KNeighborsRegressor
         """
+        X, given = self._index_input(X)
         if self._delegated_early(X, y):
             return self
         X, y = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
@@ -249,7 +237,7 @@ class KNeighborsRegressor(_SupervisedNeighbors, MultiOutputMixin, RegressorMixin
             X, y = read_rows(X)
             y = y.astype(np.float64)
         self._y = y
-        self._fit_index(X)
+        self._fit_index(X, given)
         return self
 
     @delegable

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,11 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from .._support import Support
 from ..base import GpumlEstimator, numpy_dtype
 from ..data import Source, plan_rows
 from ..device import (
@@ -42,6 +43,50 @@ from ._stream import StreamData, from_source
 from ._train import TrainData, Trainer, Validation, place, run_lbfgs
 
 _STOCHASTIC = ("sgd", "adam")
+#: scikit-learn's private fitted state of an MLP beside the public attributes (and ``_optimizer``).
+_PRIVATE = ("_label_binarizer", "_best_coefs", "_best_intercepts", "_no_improvement_count")
+
+
+def _to_sklearn_optimizer(opt: Any, coefs: list, intercepts: list) -> Any:
+    """gpuml's SGD or Adam as scikit-learn's optimizer object, with the same state."""
+    from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+
+    params = list(coefs) + list(intercepts)
+    dtype = params[0].dtype
+
+    def split(t: Any) -> list:
+        if t is None:
+            return [np.zeros_like(a) for a in params]
+        flat = t.detach().cpu().numpy().astype(dtype, copy=False)
+        out, pos = [], 0
+        for a in params:
+            out.append(flat[pos:pos + a.size].reshape(a.shape).copy())
+            pos += a.size
+        return out
+
+    common = dict(learning_rate_init=opt.learning_rate_init, learning_rate=opt.learning_rate)
+    if isinstance(opt, SGD):
+        sk = SGDOptimizer.__new__(SGDOptimizer)
+        sk.__dict__.update(common, lr_schedule=opt.lr_schedule, momentum=opt.momentum, nesterov=opt.nesterov,
+                           power_t=opt.power_t, velocities=split(getattr(opt, "velocity", None)))
+    else:
+        sk = AdamOptimizer.__new__(AdamOptimizer)
+        sk.__dict__.update(common, beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon, t=opt.t,
+                           ms=split(getattr(opt, "ms", None)), vs=split(getattr(opt, "vs", None)))
+    return sk
+
+
+def _from_sklearn_optimizer(sk: Any) -> Any:
+    """scikit-learn's SGDOptimizer or AdamOptimizer as gpuml's, with the same state."""
+    flat = lambda arrays: torch.from_numpy(np.concatenate([np.ravel(a) for a in arrays]))  # noqa: E731
+    if hasattr(sk, "velocities"):
+        opt = SGD(sk.learning_rate_init, sk.lr_schedule, sk.momentum, sk.nesterov, sk.power_t)
+        opt.velocity = flat(sk.velocities)
+    else:
+        opt = Adam(sk.learning_rate_init, sk.beta_1, sk.beta_2, sk.epsilon)
+        opt.t, opt.ms, opt.vs = sk.t, flat(sk.ms), flat(sk.vs)
+    opt.learning_rate = float(sk.learning_rate)
+    return opt
 
 
 def lowp_dtype(device: torch.device) -> torch.dtype | None:
@@ -70,33 +115,72 @@ def _as_tensor(a: Any) -> Tensor:
 class BaseMLP(GpumlEstimator, BaseEstimator):
     """Base class of the multi-layer perceptrons; use MLPClassifier or MLPRegressor."""
 
-    _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+    _support = Support()  # every parameter value; dense input (sparse runs on scikit-learn)
+
+    #: gpuml-only parameters and values beside scikit-learn's constraints (each class sets its own)
+    _GPUML_CONSTRAINTS: dict = {
         "batch_size": [StrOptions({"auto", "max"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "device": [None, str, torch.device],
         "precision": [StrOptions({"auto", "float32", "float64"})],
     }
+
+    # -- fitted state shared with scikit-learn --------------------------------------------
+    def _export_state(self) -> dict:
+        """The public attributes and scikit-learn's private training state: the label binarizer,
+        the best weights of early stopping, the no-improvement count and the optimizer as
+        scikit-learn's own (its moments split per layer), so that scikit-learn's
+        ``partial_fit`` continues where gpuml's stopped."""
+        state = super()._export_state()
+        if self.__dict__.get("_sklearn_fitted") is not None:
+            return state
+        for name in _PRIVATE:
+            if name in self.__dict__:
+                state[name] = self.__dict__[name]
+        opt = self.__dict__.get("_optimizer")
+        if opt is not None and "coefs_" in self.__dict__:
+            state["_optimizer"] = _to_sklearn_optimizer(opt, self.coefs_, self.intercepts_)
+        if self.solver == "lbfgs" and "coefs_" in self.__dict__:  # the layout of scikit-learn's flat vector
+            shapes, coef, icpt, start = [c.shape for c in self.coefs_], [], [], 0
+            for shape in shapes:
+                coef.append((start, start + shape[0] * shape[1], shape))
+                start += shape[0] * shape[1]
+            for shape in shapes:
+                icpt.append((start, start + shape[1]))
+                start += shape[1]
+            state["_coef_indptr"], state["_intercept_indptr"] = coef, icpt
+        return state
+
+    def _import_state(self, state: dict) -> None:
+        """scikit-learn's fitted state, its optimizer as gpuml's (the moments as one flat vector)."""
+        super()._import_state(state)
+        for name in (*_PRIVATE, "_optimizer"):
+            self.__dict__.pop(name, None)
+            if name in state:
+                self.__dict__[name] = state[name]
+        opt = self.__dict__.get("_optimizer")
+        if opt is not None and not isinstance(opt, (SGD, Adam)):
+            self._optimizer = _from_sklearn_optimizer(opt)
+
+    def _partial_fell_back(self, X: Any, y: Any, **fit_params: Any) -> bool:
+        """``partial_fit`` of a call gpuml does not compute (``_support``): scikit-learn's
+        ``partial_fit``, continuing from this estimator's state, when fallback may run it (True);
+        an UnsupportedError when it may not; False when gpuml computes it."""
+        reason = self._unsupported(X)
+        if reason is None:
+            return False
+        if not self._may_fall_back():
+            self._refuse(reason)
+        est = self.__dict__.get("_sklearn_fitted")
+        if est is None:
+            est = self.as_sklearn()
+        est.set_params(**self._sklearn_params())
+        fit_params = {k: (v.detach().cpu().numpy() if isinstance(v, Tensor) else v) for k, v in fit_params.items()}
+        est.partial_fit(X, y.detach().cpu().numpy() if isinstance(y, Tensor) else y, **fit_params)
+        self._import_state(vars(est))
+        self._sklearn_fitted = est  # predictions on NumPy data go to it too (``delegable``)
+        self.device_, self.engine_ = "cpu", "sklearn"
+        self.engine_reason_ = f"cpu/sklearn: gpuml does not compute {reason}"
+        return True
 
     # -- subclass hooks ---------------------------------------------------------------
     def _loss_kind(self) -> str:
@@ -114,13 +198,15 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
-    def _precisions(self, device: torch.device) -> tuple[torch.dtype, torch.dtype]:
-        """(parameters' dtype, activations' dtype) for training."""
-        if self.precision == "float64":
+    def _precisions(self, device: torch.device, data: np.dtype | None = None) -> tuple[torch.dtype, torch.dtype]:
+        """(parameters' dtype, activations' dtype) for training: "auto" trains float64 data in
+        float64 on the CPU (scikit-learn's arithmetic; an accelerator's speed is float32's)."""
+        low = lowp_dtype(device) if self.precision == "auto" else None
+        auto64 = self.precision == "auto" and low is None and device.type == "cpu" and data == np.float64
+        if self.precision == "float64" or auto64:
             if not supports_float64(device):
                 raise TypeError(f"{device.type} has no float64; use precision='float32' or 'auto'.")
             return torch.float64, torch.float64
-        low = lowp_dtype(device) if self.precision == "auto" else None
         return torch.float32, low or torch.float32
 
     def _check_solver(self) -> bool:
@@ -171,8 +257,21 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
         return [W.numpy().astype(dtype) for W in Ws], [b.numpy().astype(dtype) for b in bs]
 
     # -- fit --------------------------------------------------------------------------
+    def _record_engine(self) -> None:
+        """A fit on gpuml: predictions no longer go to a scikit-learn fit; ``device_``,
+        ``engine_`` and ``engine_reason_`` say where it runs."""
+        self.__dict__.pop("_sklearn_fitted", None)
+        if self.__dict__.get("engine_") == "sklearn":
+            self.__dict__.pop("device_", None)  # the last fit's "cpu" is no choice of device
+        spec = self._device_spec()
+        dev = self._device()
+        auto = isinstance(spec, str) and spec == "auto"
+        why = "device='auto'" if auto else f"asked for explicitly (device={str(spec)!r})"
+        self.device_, self.engine_, self.engine_reason_ = str(dev), "gpuml", f"{dev}/gpuml: {why}"
+
     def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False):
         hidden = self._hidden_sizes()
+        self._record_engine()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         if isinstance(X, np.memmap):
             X = np.asarray(X)  # a plain view: training needs random access to rows
@@ -203,7 +302,7 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
                 "fit again with warm_start=False."
             )
         device = self._device()
-        master, compute = self._precisions(device)
+        master, compute = self._precisions(device, np_dtype)
         layout = Layout(units)
         with torch.no_grad(), compute_context(device):
             budget = memory_budget(device)  # measured before the network and the data take their share

@@ -59,9 +59,9 @@ PARAMETERS = """\
     precision : {"auto", "float32", "float64"}, default="auto"
         Training arithmetic. "auto": bfloat16 activations and matrix products with
         float32 weights, loss and gradient sums on CUDA devices that support
-        bfloat16; float32 elsewhere (whatever X's dtype). "float64" matches
-        scikit-learn on float64 data to rounding. Fitted weights and predictions are
-        in X's dtype either way.
+        bfloat16; on the CPU, X's dtype (float64 data: scikit-learn's arithmetic);
+        float32 elsewhere. "float64" matches scikit-learn on float64 data to
+        rounding. Fitted weights and predictions are in X's dtype either way.
 """
 
 ATTRIBUTES = """\
@@ -92,9 +92,16 @@ ATTRIBUTES = """\
 NOTES = """\
     Notes
     -----
-    Differences from scikit-learn, on purpose: sparse input is not accepted;
-    ``precision="auto"`` trains in float32 (or bfloat16 on CUDA) even on float64
-    data; "lbfgs" is torch's L-BFGS. Host data is copied to the device once when it
+    Native (``_support``): every parameter value scikit-learn accepts, on dense input.
+    Sparse input runs on scikit-learn's estimator when the device is "auto"
+    (``engine_ == "sklearn"``, ``engine_reason_`` says why; ``partial_fit`` continues
+    scikit-learn's from the same state) and is a ``gpuml.UnsupportedError`` with an
+    explicit device or with ``gpuml.set_config(fallback=False)``; a sparse query to a
+    gpuml fit runs on scikit-learn from the same fitted state (``as_sklearn``).
+    Differences from scikit-learn, on purpose: ``precision="auto"`` trains in float32
+    (or bfloat16 on CUDA) on accelerators even on float64 data; "lbfgs" is torch's
+    L-BFGS (the same objective; its iterates, and so when it stops, differ slightly
+    from scipy's L-BFGS-B); ``batch_size="max"`` is gpuml's. Host data is copied to the device once when it
     takes at most half the memory budget, else batch by batch; a tensor already on
     the device stays there. Class labels are read to the host once to encode them.
 

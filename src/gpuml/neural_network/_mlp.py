@@ -6,12 +6,13 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import Tensor
 
+from .._sklearn import sklearn_class
+from ..base import delegable
 from ..data import Source
 from ._base import BaseMLP
 from ._docs import ATTRIBUTES, NOTES, PARAMETERS
@@ -19,6 +20,8 @@ from ._stream import unique_targets
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
+    _parameter_constraints: dict = {**sklearn_class("MLPClassifier")._parameter_constraints,
+                                    **BaseMLP._GPUML_CONSTRAINTS}
     __doc__ = f"""Multi-layer perceptron classifier (log-loss) on any PyTorch device.
 
     scikit-learn's :class:`sklearn.neural_network.MLPClassifier`: the same
@@ -155,6 +158,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -------
         self : MLPClassifier
         """
+        if self._delegated_early(X, y, sample_weight=sample_weight):
+            return self
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
@@ -176,6 +181,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -------
         self : MLPClassifier
         """
+        if self._partial_fell_back(X, y, sample_weight=sample_weight, classes=classes):
+            return self
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             y_host = y.detach().cpu().numpy() if isinstance(y, Tensor) else y
@@ -187,6 +194,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight, incremental=True)
 
+    @delegable
     def predict_proba(self, X):
         """Class probabilities.
 
@@ -207,6 +215,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return torch.cat([1 - P, P], 1)
         return np.hstack([1 - P, P])
 
+    @delegable
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
 
@@ -221,6 +230,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         proba = self.predict_proba(X)
         return proba.log() if isinstance(proba, Tensor) else np.log(proba, out=proba)
 
+    @delegable
     def predict(self, X):
         """The most probable class of each row (labels above 0.5 for multilabel targets).
 
@@ -276,10 +286,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     ((3,), True)
     """
 
-    _parameter_constraints: dict = {
-        **BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
-    }
+    _parameter_constraints: dict = {**sklearn_class("MLPRegressor")._parameter_constraints,
+                                    **BaseMLP._GPUML_CONSTRAINTS}
 
     def __init__(
         self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -350,6 +358,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         -------
         self : MLPRegressor
         """
+        if self._delegated_early(X, y, sample_weight=sample_weight):
+            return self
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
@@ -368,8 +378,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         -------
         self : MLPRegressor
         """
+        if self._partial_fell_back(X, y, sample_weight=sample_weight):
+            return self
         return self._fit(X, y, sample_weight, incremental=True)
 
+    @delegable
     def predict(self, X):
         """Predicted values.
 

@@ -14,7 +14,7 @@ from .distances import (
 )
 from .gram import Gram, GramState
 from .kmeans import Assignment, LloydState, LloydStep, nearest_center
-from .knn import KNearest, TopK, merge_topk, query_rows
+from .knn import KNearest, KNearestLp, TopK, lp_distances, merge_topk, query_rows
 from .linalg import flip_signs, solve_normal_equations, top_eigh
 from .logistic import AbsColumnMeans, LabelTotals, LogisticLoss, LossGrad, row_weights
 
@@ -26,6 +26,7 @@ __all__ = [
     "Gram",
     "GramState",
     "KNearest",
+    "KNearestLp",
     "LabelTotals",
     "LloydState",
     "LloydStep",
@@ -36,6 +37,7 @@ __all__ = [
     "TopK",
     "exact_distances",
     "flip_signs",
+    "lp_distances",
     "merge_topk",
     "nearest_center",
     "pairwise_scores",

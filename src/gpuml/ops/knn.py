@@ -157,3 +157,64 @@ class KNearest:
 
     def merge(self, a: TopK, b: TopK) -> TopK:
         return merge_topk(a, b, self.k)
+
+
+def lp_distances(Q: Tensor, R: Tensor, p: float) -> Tensor:
+    """Minkowski distances from each query to its chosen rows, computed directly in float64.
+
+    Q (q, d), R (q, k, d) -> (q, k): ``(sum |q - r|^p)^(1/p)``, ``sum |q - r|`` for p=1,
+    ``max |q - r|`` for p=inf (float32 where the device lacks float64).
+    """
+    wide = wide_dtype(Q)
+    diff = (R.to(wide) - Q.to(wide)[:, None, :]).abs_()  # (q, k, d)
+    if p == 1:
+        return diff.sum(-1)
+    if math.isinf(p):
+        return diff.amax(-1) if diff.shape[-1] else diff.sum(-1)
+    return diff.pow_(p).sum(-1).pow_(1.0 / p)
+
+
+class KNearestLp:
+    """Reduction: the k nearest indexed rows of ``Q`` under a Minkowski distance (any p > 0,
+    p=1 manhattan, p=inf chebyshev).
+
+    There is no expansion to lose digits: candidates are ranked by ``torch.cdist`` on the
+    rows as given, multiplied by ``scale`` (a power of two, exact) so that ``|x|^p`` neither
+    overflows nor underflows; the candidates' distances are then recomputed directly in
+    float64 (``lp_distances``), so the state holds scikit-learn's float64 distances.
+
+    Parameters
+    ----------
+    Q : Tensor of shape (q, d)
+    k : int
+    p : float
+    scale : float
+        A power of two that brings the largest ``|x_j|`` of the index and the queries near 1.
+    """
+
+    uses_row_offset = True
+
+    def __init__(self, Q: Tensor, k: int, p: float, scale: float = 1.0):
+        self.Q, self.k, self.p, self.scale = Q, k, float(p), scale
+        self.Qs = Q * scale if scale != 1.0 else Q
+
+    def init(self, n_features: int, device: torch.device) -> TopK:
+        q = self.Q.shape[0]
+        return TopK(
+            torch.full((q, 0), float("inf"), dtype=wide_dtype(self.Q), device=device),
+            torch.zeros((q, 0), dtype=torch.int64, device=device),
+        )
+
+    def bytes_per_row(self, n_features: int, itemsize: int) -> int:
+        return self.Q.shape[0] * (itemsize + itemsize // 4 + 1) + n_features * (2 * itemsize + 8)
+
+    def update(self, state: TopK, X: Tensor, offset: int, w: Tensor | None) -> TopK:
+        Xs = X * self.scale if self.scale != 1.0 else X
+        scores = torch.cdist(self.Qs, Xs, p=self.p)  # (q, r), computed directly (p != 2: no matmul)
+        del Xs
+        i = smallest(scores, min(self.k, X.shape[0]))
+        dist = lp_distances(self.Q, X[i], self.p)
+        return self.merge(state, TopK(dist, i + offset))
+
+    def merge(self, a: TopK, b: TopK) -> TopK:
+        return merge_topk(a, b, self.k)
