@@ -236,17 +236,19 @@ class StandardScaler(GpumlEstimator, OneToOneFeatureMixin, TransformerMixin, Bas
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
         copy : bool, default=None
-            Ignored: a new array is always returned.
+            False (default: the ``copy`` parameter) writes the result into X when X is a
+            writable NumPy float array, as scikit-learn does; else a new array is returned.
 
         Returns
         -------
         X_new : ndarray or Tensor of shape (n_samples, n_features)
         """
-        X = self._check_predict(X)
+        given, X = X, self._check_predict(X)
         device = self._device()
         hi, lo, scale = self._shift_scale(device, self._dtype(X, device))
         # (X - hi) - lo: far from the origin the float32 rounding of mean_ would be the error
-        return self._map_rows(X, lambda c: ((c - hi) - lo) / scale, 3 * X.shape[1] * 8)
+        return self._returned(self._map_rows(X, lambda c: ((c - hi) - lo) / scale, 3 * X.shape[1] * 8),
+                              given, copy)
 
     @delegable
     def inverse_transform(self, X, copy=None):
@@ -256,13 +258,27 @@ class StandardScaler(GpumlEstimator, OneToOneFeatureMixin, TransformerMixin, Bas
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
         copy : bool, default=None
-            Ignored: a new array is always returned.
+            As in :meth:`transform`.
 
         Returns
         -------
         X_original : ndarray or Tensor of shape (n_samples, n_features)
         """
-        X = self._check_predict(X)
+        given, X = X, self._check_predict(X)
         device = self._device()
         hi, lo, scale = self._shift_scale(device, self._dtype(X, device))
-        return self._map_rows(X, lambda c: (c * scale + lo) + hi, 3 * X.shape[1] * 8)
+        return self._returned(self._map_rows(X, lambda c: (c * scale + lo) + hi, 3 * X.shape[1] * 8), given, copy)
+
+    def _returned(self, out, given, copy):
+        """``out`` as scikit-learn's scaler returns it for the ``given`` input: float16 NumPy
+        stays float16 (computed in float32); ``copy=False`` writes into a writable NumPy float
+        array of out's dtype and returns it."""
+        if not isinstance(given, np.ndarray) or not isinstance(out, np.ndarray):
+            return out
+        if given.dtype == np.float16:
+            out = out.astype(np.float16)
+        copy = self.copy if copy is None else copy
+        if not copy and given.dtype == out.dtype and given.shape == out.shape and given.flags.writeable:
+            given[...] = out
+            return given
+        return out
