@@ -155,11 +155,12 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         centers = torch.as_tensor(
             centers.detach().cpu().numpy() if isinstance(centers, torch.Tensor) else np.array(centers)
         ).to(device=device, dtype=dtype)
-        if centers.shape != (k, self.n_features_in_):
-            raise ValueError(
-                f"The shape of the initial centers {tuple(centers.shape)} does not match the number of "
-                f"clusters {k} and features {self.n_features_in_}."
-            )
+        if centers.ndim != 2 or centers.shape[0] != k:  # scikit-learn's messages
+            raise ValueError(f"The shape of the initial centers {tuple(centers.shape)} does not match the "
+                             f"number of clusters {k}.")
+        if centers.shape[1] != self.n_features_in_:
+            raise ValueError(f"The shape of the initial centers {tuple(centers.shape)} does not match the "
+                             f"number of features of the data {self.n_features_in_}.")
         return centers
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -252,22 +253,31 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return state
 
     def _lloyd(self, src, centers, tol, device, acc):
-        """Iterate Lloyd steps until the squared center shift is at most ``tol``."""
+        """Iterate Lloyd steps until the squared center shift is at most ``tol``, or until the
+        assignment no longer changes (scikit-learn's strict convergence, what ``tol=0`` waits
+        for): the same cluster weights as the last step and a shift within the centers'
+        rounding (each step sums about a new reference point, so equal labels need not give
+        bit-equal centers)."""
+        last = None
         for it in range(1, self.max_iter + 1):
             st = run_pass(src, LloydStep(centers, acc, inertia=bool(self.verbose)), device)
             sums, weights = st.sums, st.weights
+            same = last is not None and torch.equal(weights, last)
+            last = weights
             if bool((weights == 0).any()):
                 sums, weights = self._relocate_empty(src, centers, sums, weights, device, acc)
             new = _average(sums, weights)
             shift = float(((new - centers.to(acc)) ** 2).sum())
+            rounding = centers.numel() * (8 * torch.finfo(centers.dtype).eps * float(new.abs().max())) ** 2
+            strict = same and shift <= rounding
             centers = new.to(centers.dtype)
             if self.verbose:  # scikit-learn's messages (its iterations count from 0)
                 print(f"Iteration {it - 1}, inertia {float(st.inertia)}.")
-                if shift == 0:
+                if strict:
                     print(f"Converged at iteration {it - 1}: strict convergence.")
                 elif shift <= tol:
                     print(f"Converged at iteration {it - 1}: center shift {shift} within tolerance {tol}.")
-            if shift <= tol:
+            if strict or shift <= tol:
                 break
         return centers, it
 
@@ -310,6 +320,38 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return labels, sq_dist
         return (labels, total) if inertia else labels
 
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then the cluster of each row of X (``labels_``).
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,) (int32), or a Tensor on X's device
+        """
+        return self._labels_out(self.fit(X, sample_weight=sample_weight).labels_, X)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Fit, then the distance of each row of X to each center.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        X_new : ndarray or Tensor of shape (n_samples, n_clusters)
+        """
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
     @delegable
     def predict(self, X):
         """Index of the closest cluster center for each row.
@@ -341,12 +383,15 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         -------
         X_new : ndarray or Tensor of shape (n_samples, n_clusters)
         """
-        X = self._check_predict(X)
+        given, X = X, self._check_predict(X)
         device = self._device()
         centers = self._param("cluster_centers_", device, self._dtype(X, device))
         ref = reference(centers)
         per_row = (3 * self.n_clusters + 2 * X.shape[1]) * 8  # distances (r, k), the shifted rows
-        return self._map_rows(X, lambda c: sq_distances(c, centers, ref).sqrt_(), per_row)
+        out = self._map_rows(X, lambda c: sq_distances(c, centers, ref).sqrt_(), per_row)
+        if given is self.cluster_centers_:  # the centers themselves: a zero diagonal, as scikit-learn's
+            out[..., range(self.n_clusters), range(self.n_clusters)] = 0
+        return out
 
     @delegable
     def score(self, X, y=None, sample_weight=None):

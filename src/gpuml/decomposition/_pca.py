@@ -269,6 +269,21 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         scale = self._param("explained_variance_", device, dtype).sqrt()
         return comps, scale.clamp_min(torch.finfo(dtype).eps)
 
+    def fit_transform(self, X, y=None):
+        """Fit, then project X on the principal components.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_new : ndarray or Tensor of shape (n_samples, n_components)
+        """
+        return self.fit(X).transform(X)
+
     @delegable
     def transform(self, X):
         """Project X on the principal components.
