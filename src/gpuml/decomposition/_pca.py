@@ -92,7 +92,8 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     #: Minka's MLE of the dimension reads the smallest singular values, which the covariance
     #: eigendecomposition gets only to eps * λmax: it runs on scikit-learn (as sparse input).
-    _support = Support(when(lambda p: not isinstance(p["n_components"], str),
+    _support = Support(when(lambda p: not isinstance(p["n_components"], str)
+                            or p["svd_solver"] in ("arpack", "randomized"),  # scikit-learn's error, here too
                             "n_components={n_components!r} (gpuml supports an int, a float in (0, 1) or None)"))
 
     def __init__(
@@ -145,6 +146,8 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             if not 0 <= k <= k_max:
                 raise ValueError(f"n_components={k} must be between 0 and min(n_samples, n_features)={k_max} "
                                  f"with svd_solver={solver!r}")
+        elif isinstance(k, str):
+            raise ValueError(f"n_components={k!r} cannot be a string with svd_solver='{solver}'")
         elif not 1 <= k <= k_max:
             raise ValueError(f"n_components={k!r} must be between 1 and min(n_samples, n_features)={k_max!r} "
                              f"with svd_solver='{solver}'")
