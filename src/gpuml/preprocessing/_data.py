@@ -49,7 +49,6 @@ class StandardScaler(GpumlEstimator, OneToOneFeatureMixin, TransformerMixin, Bas
     scikit-learn's :class:`sklearn.preprocessing.StandardScaler` on any PyTorch
     device. Moments are accumulated in float64 per chunk and merged with Chan's
     formula, so ``partial_fit`` over batches gives the result of one ``fit``.
-    NaN is rejected (scikit-learn ignores it); sparse input is not supported.
 
     Parameters
     ----------
@@ -74,6 +73,14 @@ class StandardScaler(GpumlEstimator, OneToOneFeatureMixin, TransformerMixin, Bas
     n_features_in_ : int
     n_samples_seen_ : int or float
         Rows seen (the sum of sample weights when weights were given).
+
+    Notes
+    -----
+    Natively: every parameter value, ``sample_weight``, dense data without NaN, ``partial_fit``
+    continuing from a scikit-learn-fitted state. Sparse input and data with NaN (which
+    scikit-learn's scaler ignores, counting rows per feature) run on scikit-learn's scaler
+    (``device="auto"``, fallback on; ``engine_reason_`` says so), else they are an
+    :class:`gpuml.UnsupportedError`; batches after per-feature counts stay on scikit-learn.
 
     Examples
     --------
