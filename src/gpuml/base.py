@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -491,7 +492,12 @@ class GpumlEstimator:
         cache = self.__dict__.setdefault("_dev_cache", {})
         key = (name, str(device), dtype)
         if key not in cache:
-            cache[key] = torch.as_tensor(np.asarray(getattr(self, name)), dtype=dtype, device=device)
+            value = np.asarray(getattr(self, name))
+            if any(step < 0 for step in value.strides):  # a reversed view (scikit-learn's arpack components_)
+                value = value.copy()
+            with warnings.catch_warnings():  # a read-only attribute is shared, never written
+                warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+                cache[key] = torch.as_tensor(value, dtype=dtype, device=device)
         return cache[key]
 
     def _param_split(self, name: str, device: torch.device, dtype: torch.dtype,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -16,9 +15,11 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.validation import check_is_fitted
 
+from .._sklearn import sklearn_class
+from .._support import Support
 from ..base import GpumlEstimator, delegable, to_numpy
 from ..data import ArraySource, run_pass, take_rows
 from ..device import accumulator_dtype
@@ -71,6 +72,14 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     n_iter_ : int
     n_features_in_ : int
 
+    Notes
+    -----
+    Natively: every parameter value of scikit-learn's KMeans (``algorithm="elkan"`` gives
+    Lloyd's result, so it runs Lloyd's iterations), ``sample_weight``, dense input;
+    ``verbose`` prints scikit-learn's messages. Sparse input runs on scikit-learn's KMeans
+    (``device="auto"``, fallback on; ``engine_reason_`` says so), else it is an
+    :class:`gpuml.UnsupportedError`.
+
     Examples
     --------
     >>> import numpy as np
@@ -81,18 +90,12 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     [[1.0, 2.0], [10.0, 2.0]]
     """
 
-    _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "init": [StrOptions({"k-means++", "random"}), callable, "array-like"],
-        "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
-        "copy_x": ["boolean"],
-        "algorithm": [StrOptions({"lloyd", "elkan"})],
-        "device": [None, str, torch.device],
-    }
+    _parameter_constraints = {**sklearn_class("KMeans")._parameter_constraints,
+                               "device": [None, str, torch.device]}
+
+    #: Every parameter value runs natively (``algorithm="elkan"`` is Lloyd's result, computed
+    #: by Lloyd's iterations); sparse input runs on scikit-learn.
+    _support = Support()
 
     def __init__(
         self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4,
@@ -152,11 +155,12 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         centers = torch.as_tensor(
             centers.detach().cpu().numpy() if isinstance(centers, torch.Tensor) else np.array(centers)
         ).to(device=device, dtype=dtype)
-        if centers.shape != (k, self.n_features_in_):
-            raise ValueError(
-                f"The shape of the initial centers {tuple(centers.shape)} does not match the number of "
-                f"clusters {k} and features {self.n_features_in_}."
-            )
+        if centers.ndim != 2 or centers.shape[0] != k:  # scikit-learn's messages
+            raise ValueError(f"The shape of the initial centers {tuple(centers.shape)} does not match the "
+                             f"number of clusters {k}.")
+        if centers.shape[1] != self.n_features_in_:
+            raise ValueError(f"The shape of the initial centers {tuple(centers.shape)} does not match the "
+                             f"number of features of the data {self.n_features_in_}.")
         return centers
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -190,6 +194,9 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             n, tol = src.count_rows(), 0.0
         if n < self.n_clusters:
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+        if self.algorithm == "elkan" and self.n_clusters == 1:  # scikit-learn's warning
+            warnings.warn("algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                          RuntimeWarning, stacklevel=2)
         rng = check_random_state(self.random_state)
         init_src = w_init = None
         if isinstance(self.init, str) or callable(self.init):  # an explicit array needs no rows
@@ -199,6 +206,8 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         best = None
         for _ in range(self._n_init()):
             centers = self._initial_centers(init_src, w_init, rng, device, dtype)
+            if self.verbose:
+                print("Initialization complete")
             centers, n_iter = self._lloyd(src, centers, tol, device, acc)
             labels, inertia = self._assign(src, centers, device, acc)
             if best is None or inertia < best[2]:
@@ -217,21 +226,58 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.labels_ = to_numpy(labels).astype(np.int32, copy=False)
         self.inertia_ = float(inertia)
         self.n_iter_ = int(n_iter)
+        self._tol = tol
         return self
 
+    @property
+    def _n_features_out(self) -> int:
+        """Output features of transform (``get_feature_names_out``): one per center."""
+        return self.cluster_centers_.shape[0]
+
+    def _import_state(self, state: dict) -> None:
+        super()._import_state(state)
+        self.__dict__["_tol"] = state.get("_tol", 0.0)
+
+    def _export_state(self) -> dict:
+        """The public fitted attributes and the private state scikit-learn's KMeans keeps
+        (``_n_threads`` for predict, transform and score; ``_n_features_out``...)."""
+        state = super()._export_state()
+        if self.__dict__.get("_sklearn_fitted") is None:
+            state.update(
+                _n_threads=_openmp_effective_n_threads(),
+                _n_init=self._n_init(warn=False),
+                _algorithm="lloyd" if self.n_clusters == 1 else self.algorithm,
+                _tol=self.__dict__.get("_tol", 0.0),
+                _n_features_out=self._n_features_out,
+            )
+        return state
+
     def _lloyd(self, src, centers, tol, device, acc):
-        """Iterate Lloyd steps until the squared center shift is at most ``tol``."""
+        """Iterate Lloyd steps until the squared center shift is at most ``tol``, or until the
+        assignment no longer changes (scikit-learn's strict convergence, what ``tol=0`` waits
+        for): the same cluster weights as the last step and a shift within the centers'
+        rounding (each step sums about a new reference point, so equal labels need not give
+        bit-equal centers)."""
+        last = None
         for it in range(1, self.max_iter + 1):
             st = run_pass(src, LloydStep(centers, acc, inertia=bool(self.verbose)), device)
             sums, weights = st.sums, st.weights
+            same = last is not None and torch.equal(weights, last)
+            last = weights
             if bool((weights == 0).any()):
                 sums, weights = self._relocate_empty(src, centers, sums, weights, device, acc)
             new = _average(sums, weights)
             shift = float(((new - centers.to(acc)) ** 2).sum())
+            rounding = centers.numel() * (8 * torch.finfo(centers.dtype).eps * float(new.abs().max())) ** 2
+            strict = same and shift <= rounding
             centers = new.to(centers.dtype)
-            if self.verbose:
-                print(f"Iteration {it}, inertia {float(st.inertia):.6g}, center shift {shift:.3g}")
-            if shift <= tol:
+            if self.verbose:  # scikit-learn's messages (its iterations count from 0)
+                print(f"Iteration {it - 1}, inertia {float(st.inertia)}.")
+                if strict:
+                    print(f"Converged at iteration {it - 1}: strict convergence.")
+                elif shift <= tol:
+                    print(f"Converged at iteration {it - 1}: center shift {shift} within tolerance {tol}.")
+            if strict or shift <= tol:
                 break
         return centers, it
 
@@ -274,6 +320,38 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return labels, sq_dist
         return (labels, total) if inertia else labels
 
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then the cluster of each row of X (``labels_``).
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,) (int32), or a Tensor on X's device
+        """
+        return self._labels_out(self.fit(X, sample_weight=sample_weight).labels_, X)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Fit, then the distance of each row of X to each center.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        X_new : ndarray or Tensor of shape (n_samples, n_clusters)
+        """
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
     @delegable
     def predict(self, X):
         """Index of the closest cluster center for each row.
@@ -305,12 +383,15 @@ class KMeans(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         -------
         X_new : ndarray or Tensor of shape (n_samples, n_clusters)
         """
-        X = self._check_predict(X)
+        given, X = X, self._check_predict(X)
         device = self._device()
         centers = self._param("cluster_centers_", device, self._dtype(X, device))
         ref = reference(centers)
         per_row = (3 * self.n_clusters + 2 * X.shape[1]) * 8  # distances (r, k), the shifted rows
-        return self._map_rows(X, lambda c: sq_distances(c, centers, ref).sqrt_(), per_row)
+        out = self._map_rows(X, lambda c: sq_distances(c, centers, ref).sqrt_(), per_row)
+        if given is self.cluster_centers_:  # the centers themselves: a zero diagonal, as scikit-learn's
+            out[..., range(self.n_clusters), range(self.n_clusters)] = 0
+        return out
 
     @delegable
     def score(self, X, y=None, sample_weight=None):

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sklearn import sklearn_class
+from .._support import Support, when
 from ..base import GpumlEstimator, delegable, numpy_dtype, to_numpy
 from ..data import run_pass
 from ..device import accumulator_dtype
 from ..ops import CovarianceProduct, Gram, flip_signs, top_eigh
-
-#: Above this many features the exact solver's d x d covariance is avoided by "auto".
-EXACT_MAX_FEATURES = 2048
 
 
 class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -29,18 +27,19 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     Parameters
     ----------
-    n_components : int, float or None, default=None
+    n_components : int, float, None or "mle", default=None
         Components to keep: an int, a float in (0, 1) for the smallest number of
         components explaining more than that fraction of variance, or None for
-        ``min(n_samples, n_features)``. ("mle" is not supported.)
+        ``min(n_samples, n_features)`` (one fewer with "arpack"). "mle" runs on
+        scikit-learn (see Notes).
     copy : bool, default=True
         Kept for compatibility: X is never modified.
     whiten : bool, default=False
         Scale the projections to unit variance.
-    svd_solver : {"auto", "full", "covariance_eigh", "randomized"}, default="auto"
-        "full" and "covariance_eigh" are the exact solver. "auto" uses it up to
-        ``EXACT_MAX_FEATURES`` features or when n_components is a float or None,
-        and the randomized one otherwise.
+    svd_solver : {"auto", "full", "covariance_eigh", "arpack", "randomized"}, default="auto"
+        "full", "covariance_eigh" and "arpack" (the exact leading components) run the exact
+        solver; "randomized" the randomized one. "auto" chooses as scikit-learn does
+        (``_fit_svd_solver`` holds its choice).
     tol : float, default=0.0
         Kept for compatibility (used by scikit-learn's "arpack" solver).
     iterated_power : int or "auto", default="auto"
@@ -67,6 +66,17 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     noise_variance_ : float
     n_features_in_ : int
 
+    Notes
+    -----
+    Natively: every ``svd_solver`` ("arpack" computes the exact leading singular vectors,
+    which the exact solver gives), int, float and None ``n_components``, ``whiten``, dense
+    input. ``n_components="mle"`` (Minka's estimate reads the smallest eigenvalues, which the
+    covariance eigendecomposition resolves only to eps * λmax) and sparse input run on
+    scikit-learn's PCA (``device="auto"``, fallback on; ``engine_reason_`` says so), else
+    they are an :class:`gpuml.UnsupportedError`. ``score``, ``score_samples``,
+    ``get_covariance`` and ``get_precision`` are scikit-learn's (``as_sklearn()``, or the
+    proxy under ``gpuml.accel``).
+
     Examples
     --------
     >>> import numpy as np
@@ -77,22 +87,14 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     array([0.9924, 0.0076])
     """
 
-    _parameter_constraints = {
-        "n_components": [
-            Interval(Integral, 0, None, closed="left"),
-            Interval(Real, 0, 1, closed="neither"),
-            None,
-        ],
-        "copy": ["boolean"],
-        "whiten": ["boolean"],
-        "svd_solver": [StrOptions({"auto", "full", "covariance_eigh", "randomized"})],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "iterated_power": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
-        "n_oversamples": [Interval(Integral, 1, None, closed="left")],
-        "power_iteration_normalizer": [StrOptions({"auto", "QR", "LU", "none"})],
-        "random_state": ["random_state"],
-        "device": [None, str, torch.device],
-    }
+    _parameter_constraints = {**sklearn_class("PCA")._parameter_constraints,
+                               "device": [None, str, torch.device]}
+
+    #: Minka's MLE of the dimension reads the smallest singular values, which the covariance
+    #: eigendecomposition gets only to eps * λmax: it runs on scikit-learn (as sparse input).
+    _support = Support(when(lambda p: not isinstance(p["n_components"], str)
+                            or p["svd_solver"] in ("arpack", "randomized"),  # scikit-learn's error, here too
+                            "n_components={n_components!r} (gpuml supports an int, a float in (0, 1) or None)"))
 
     def __init__(
         self, n_components=None, *, copy=True, whiten=False, svd_solver="auto", tol=0.0,
@@ -113,23 +115,46 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     _delegates_to_sklearn = True
 
     def _work(self, n: int, d: int) -> tuple[float, float]:
-        if self._solver(n, d) == "covariance_eigh":
+        if self._fit_solver(n, d) != "randomized":
             return 2.0 * n * d * d, 1.0
-        k = self.n_components + self.n_oversamples
+        k = min(n, d) if self.n_components is None else self.n_components
+        k = k + self.n_oversamples if isinstance(k, Integral) else d
         power = 7 if self.iterated_power == "auto" else self.iterated_power
         return 4.0 * n * d * k, power + 3.0
 
-    def _solver(self, n: int, d: int) -> str:
-        if self.svd_solver in ("full", "covariance_eigh"):
+    def _fit_solver(self, n: int, d: int) -> str:
+        """scikit-learn's name of the solver for n x d data (its ``_fit_svd_solver``): "auto"
+        chooses as scikit-learn does. "full", "covariance_eigh" and "arpack" all run the
+        exact solver; "randomized" the randomized one."""
+        if self.svd_solver != "auto":
+            return self.svd_solver
+        if d <= 1000 and n >= 10 * d:
             return "covariance_eigh"
-        if self.svd_solver == "randomized":
-            if not isinstance(self.n_components, Integral) or self.n_components < 1:
-                raise ValueError(
-                    f"n_components={self.n_components!r} must be an int >= 1 with svd_solver='randomized'"
-                )
-            return "randomized"
-        small = d <= EXACT_MAX_FEATURES or not isinstance(self.n_components, Integral)
-        return "covariance_eigh" if small or self.n_components >= 0.8 * min(n, d) else "randomized"
+        k = min(n, d) if self.n_components is None else self.n_components
+        if max(n, d) <= 500:
+            return "full"
+        return "randomized" if 1 <= k < 0.8 * min(n, d) else "full"
+
+    def _n_requested(self, solver: str, n: int, d: int):
+        """n_components for this fit (None: every component, one fewer for "arpack"),
+        with scikit-learn's checks and messages."""
+        k_max = min(n, d)
+        k = self.n_components
+        if k is None:
+            k = k_max - 1 if solver == "arpack" else k_max
+        if solver in ("full", "covariance_eigh"):
+            if not 0 <= k <= k_max:
+                raise ValueError(f"n_components={k} must be between 0 and min(n_samples, n_features)={k_max} "
+                                 f"with svd_solver={solver!r}")
+        elif isinstance(k, str):
+            raise ValueError(f"n_components={k!r} cannot be a string with svd_solver='{solver}'")
+        elif not 1 <= k <= k_max:
+            raise ValueError(f"n_components={k!r} must be between 1 and min(n_samples, n_features)={k_max!r} "
+                             f"with svd_solver='{solver}'")
+        elif solver == "arpack" and k == k_max:
+            raise ValueError(f"n_components={k!r} must be strictly less than min(n_samples, n_features)="
+                             f"{k_max!r} with svd_solver='{solver}'")
+        return k
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -150,30 +175,24 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             return self
         X, _ = self._validate(X, reset=True, ensure_min_samples=2)
         n, d = X.shape
-        if n < 2:
-            raise ValueError(f"Found array with {n} sample(s) while a minimum of 2 is required by PCA.")
         k_max = min(n, d)
-        if isinstance(self.n_components, Integral) and self.n_components > k_max:
-            raise ValueError(
-                f"n_components={self.n_components} must be between 0 and "
-                f"min(n_samples, n_features)={k_max} with svd_solver={self.svd_solver!r}"
-            )
+        solver = self._fit_solver(n, d)
+        k_req = self._n_requested(solver, n, d)
         device = self._decide(X)
         if self.engine_ == "sklearn":
             return self._fit_sklearn(X)
         acc = accumulator_dtype(device)
-        solver = self._solver(n, d)
-        if solver == "covariance_eigh":
+        if solver != "randomized":
             st = run_pass(self._source(X, device), Gram(acc), device)
             mean = st.mean_x
             ev, V = top_eigh(st.cxx / (n - 1))  # (d,), (d, d)
             ev = ev.clamp_min(0)[:k_max]
             V, total = V[:k_max], ev.sum()
         else:
-            ev, V, total, mean = self._randomized(X, device, acc)
+            ev, V, total, mean = self._randomized(X, k_req, device, acc)
         ev_np, V_np, total = to_numpy(ev), to_numpy(V), float(total)
-        k = self._n_kept(ev_np, total, k_max)
         ratio = ev_np / total if total > 0 else np.zeros_like(ev_np)
+        k = self._n_kept(k_req, ratio, k_max)
         np_dtype = numpy_dtype(X)
         self._reset_cache()
         self.mean_ = to_numpy(mean).astype(np_dtype)
@@ -185,20 +204,36 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.n_components_, self.n_samples_ = int(k), int(n)
         rest = (total - ev_np[:k].sum()) / (k_max - k) if k < k_max else 0.0
         self.noise_variance_ = float(max(rest, 0.0))
+        self._fit_svd_solver = solver
         return self
 
-    def _n_kept(self, ev: np.ndarray, total: float, k_max: int) -> int:
-        if self.n_components is None:
-            return k_max
-        if isinstance(self.n_components, Integral):
-            return int(self.n_components)
-        cum = np.cumsum(ev) / total
-        return int(min(np.searchsorted(cum, self.n_components, side="right") + 1, k_max))
+    @staticmethod
+    def _n_kept(k_req, ratio: np.ndarray, k_max: int) -> int:
+        if isinstance(k_req, Integral):
+            return int(k_req)
+        cum = np.cumsum(ratio)  # of the ratios, as scikit-learn (a fit at a ratio's cumsum is stable)
+        return int(min(np.searchsorted(cum, k_req, side="right") + 1, k_max))
 
-    def _randomized(self, X, device, acc):
+    @property
+    def _n_features_out(self) -> int:
+        """Output features of transform (``get_feature_names_out``): one per component."""
+        return self.components_.shape[0]
+
+    def _export_state(self) -> dict:
+        """The public fitted attributes and ``_fit_svd_solver`` (scikit-learn's tags read it)."""
+        state = super()._export_state()
+        if self.__dict__.get("_sklearn_fitted") is None and "_fit_svd_solver" in self.__dict__:
+            state["_fit_svd_solver"] = self._fit_svd_solver
+        return state
+
+    def _import_state(self, state: dict) -> None:
+        super()._import_state(state)
+        self.__dict__.pop("_mean64", None)
+        self.__dict__["_fit_svd_solver"] = state.get("_fit_svd_solver", self.svd_solver)
+
+    def _randomized(self, X, k, device, acc):
         """Randomized subspace iteration on the covariance; every product is one pass."""
         n, d = X.shape
-        k = self.n_components
         src = self._source(X, device, resident=True)
         st = run_pass(src, Gram(acc, diagonal=True), device)
         mean, total = st.mean_x, st.cxx.sum() / (n - 1)
@@ -225,10 +260,12 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _sklearn_fits(self, X) -> bool:
         """scikit-learn's "covariance_eigh" forms XᵀX - n m mᵀ, which loses every digit far
         from the origin (offset 1e5: explained variance off by 1e-4 relative, 1e8: by 20x);
-        gpuml's centers each chunk: "auto" runs gpuml where scikit-learn would run it."""
-        n, d = X.shape
-        eigh = self.svd_solver == "covariance_eigh" or (self.svd_solver == "auto" and d <= 1000 and n >= 10 * d)
-        return not eigh
+        gpuml's centers each chunk: "auto" runs gpuml where scikit-learn would run it. Nor
+        "randomized": scikit-learn's singular values are those of its sketch, so its
+        ``fit(X).transform(X)`` (what gpuml's fit_transform is) has variances off its
+        ``explained_variance_`` (4e-4 relative on 100 x 80 noise); gpuml's Rayleigh-Ritz values
+        are the variances of its projections."""
+        return self._fit_solver(*X.shape) not in ("covariance_eigh", "randomized")
 
     def _scaled_components(self, device, dtype):
         comps = self._param("components_", device, dtype)  # (k, d)
@@ -236,6 +273,21 @@ class PCA(GpumlEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             return comps, None
         scale = self._param("explained_variance_", device, dtype).sqrt()
         return comps, scale.clamp_min(torch.finfo(dtype).eps)
+
+    def fit_transform(self, X, y=None):
+        """Fit, then project X on the principal components.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_new : ndarray or Tensor of shape (n_samples, n_components)
+        """
+        return self.fit(X).transform(X)
 
     @delegable
     def transform(self, X):

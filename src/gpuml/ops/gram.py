@@ -70,14 +70,19 @@ class Gram:
         """Moments of one chunk, centered on the chunk's own means."""
         Xa = X.to(self.dtype)  # (r, d); a copy unless X is already in the accumulator dtype
         w = w if self.weighted else None
+        # shifted by the chunk's first row: a constant column is exactly 0 there, so its mean is
+        # exact and its variance exactly 0 (scikit-learn's scaler tests it)
+        x0 = Xa[0].clone() if X.shape[0] else torch.zeros(X.shape[1], dtype=self.dtype, device=X.device)
+        Xc = Xa - x0 if Xa is X else Xa.sub_(x0)  # never modify the caller's X
         if w is None:
             W = torch.tensor(float(X.shape[0]), dtype=self.dtype, device=X.device)
-            mean_x = Xa.mean(0)  # (d,)
+            shift = Xc.mean(0)  # (d,)
         else:
             w = w.to(self.dtype)
             W = w.sum()
-            mean_x = (w @ Xa) / torch.where(W > 0, W, torch.ones_like(W))
-        Xc = Xa - mean_x if Xa is X else Xa.sub_(mean_x)  # never modify the caller's X
+            shift = (w @ Xc) / torch.where(W > 0, W, torch.ones_like(W))
+        Xc.sub_(shift)
+        mean_x = x0 + shift
         WXc = Xc if w is None else Xc * w[:, None]  # (r, d)
         if self.diagonal:  # a column-norm reduction needs no (r, d) temporary
             cxx = torch.linalg.vector_norm(Xc, dim=0) ** 2 if w is None else (WXc * Xc).sum(0)
