@@ -167,6 +167,8 @@ class GpumlEstimator:
 
     def _unsupported(self, X: Any = None) -> str | None:
         """Why gpuml does not compute a fit with these parameters on X, or None."""
+        if getattr(self, "_skl_callbacks", None):  # scikit-learn >= 1.9's fit callbacks
+            return "a fit with scikit-learn's callbacks (gpuml does not call them)"
         return self._support.reason(self.get_params(deep=False), X)
 
     def _may_fall_back(self) -> bool:
