@@ -18,6 +18,9 @@ import gpuml
 # device="auto" caches the machine's measured rates: keep the tests' cache out of the user's home
 os.environ.setdefault("GPUML_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"gpuml-test-cache-{os.getuid()}"))
 
+# tests that install gpuml.accel in this process would print its report when pytest exits
+os.environ.setdefault("GPUML_ACCEL_REPORT", "0")
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one thread per xdist worker: workers already use every core, and OpenMP threads fighting
     # over cores spin in barriers, which makes small kernels many times slower

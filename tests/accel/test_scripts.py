@@ -161,7 +161,7 @@ ON_SKLEARN: dict[str, set[tuple[str, str]]] = {
         ("LogisticRegression", "fit"),  # L1 penalty, liblinear
         ("KMeans", "fit"),  # sparse input
         ("NearestNeighbors", "fit"), ("NearestNeighbors", "kneighbors"),  # sparse input
-        ("KNeighborsClassifier", "fit"),  # p=1
+        ("KNeighborsClassifier", "fit"),  # metric="canberra"
     },
 }
 

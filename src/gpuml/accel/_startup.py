@@ -7,10 +7,13 @@ estimators and torch are imported only when a proxy is first called.
 
 from __future__ import annotations
 
-try:
-    from . import install
+import os
 
-    install()
+try:
+    if os.environ.get("GPUML_ACCEL", "0").strip().lower() not in ("", "0", "false", "no", "off"):
+        from . import install  # (checked again: importing this module, as a doctest run does, installs nothing)
+
+        install()
 except Exception as exc:  # never break a Python's start: say why accel is off, and go on
     import sys
 
