@@ -60,3 +60,23 @@ def _fresh_config():
     """Every test starts from the default settings."""
     with gpuml.config_context(device="auto", allow_tf32=False, memory_limit=None):
         yield
+
+
+@pytest.fixture
+def accel(monkeypatch):
+    """gpuml.accel installed for one test (it patches scikit-learn process-wide: mark such tests
+    ``xdist_group("accel")``); yields the call records; the environment it sets is undone."""
+    import gpuml.accel
+    from gpuml.accel import _report
+
+    for key in ("GPUML_ACCEL", "GPUML_ACCEL_SPOOL", "GPUML_ACCEL_OWNER", "GPUML_ACCEL_VERBOSE"):
+        monkeypatch.setenv(key, "")  # recorded, so that what install() sets is undone
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("GPUML_ACCEL_REPORT", "0")
+    gpuml.accel.install()
+    _report.reset()
+    try:
+        yield _report
+    finally:
+        gpuml.accel.uninstall()
+        _report.reset()

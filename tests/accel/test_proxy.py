@@ -31,21 +31,6 @@ pytestmark = pytest.mark.xdist_group("accel")  # install() patches scikit-learn 
 _ENV = ("GPUML_ACCEL", "GPUML_ACCEL_SPOOL", "GPUML_ACCEL_OWNER", "GPUML_ACCEL_VERBOSE")
 
 
-@pytest.fixture
-def accel(monkeypatch):
-    for key in _ENV:  # recorded, so that what install() sets is undone
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("GPUML_ACCEL_REPORT", "0")
-    gpuml.accel.install()
-    _report.reset()
-    try:
-        yield _report
-    finally:
-        gpuml.accel.uninstall()
-        _report.reset()
-
-
 def _data(n=300, d=5, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.randn(n, d) * np.logspace(0, 4, d) + 1e4  # far from the origin, badly scaled

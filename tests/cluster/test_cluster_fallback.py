@@ -13,7 +13,6 @@ from sklearn import cluster as sk
 import gpuml
 import gpuml.accel
 from gpuml._sklearn import sklearn_class
-from gpuml.accel import _report
 from gpuml.cluster import KMeans
 
 RNG = np.random.RandomState(0)
@@ -101,22 +100,6 @@ def test_verbose_prints_scikit_learns_messages(capsys):
 def test_elkan_with_one_cluster_warns_as_scikit_learn():
     with pytest.warns(RuntimeWarning, match="algorithm='elkan' doesn't make sense for a single cluster"):
         KMeans(1, algorithm="elkan", device="cpu").fit(BLOBS)
-
-
-@pytest.fixture
-def accel(monkeypatch):
-    """gpuml.accel installed for one test (it patches scikit-learn process-wide)."""
-    for key in ("GPUML_ACCEL", "GPUML_ACCEL_SPOOL", "GPUML_ACCEL_OWNER", "GPUML_ACCEL_VERBOSE"):
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("GPUML_ACCEL_REPORT", "0")
-    gpuml.accel.install()
-    _report.reset()
-    try:
-        yield _report
-    finally:
-        gpuml.accel.uninstall()
-        _report.reset()
 
 
 def _engines(report, method):

@@ -14,7 +14,6 @@ from sklearn import decomposition as sk
 import gpuml
 import gpuml.accel
 from gpuml._sklearn import sklearn_class
-from gpuml.accel import _report
 from gpuml.decomposition import PCA
 
 RNG = np.random.RandomState(0)
@@ -118,22 +117,6 @@ def test_from_sklearn_transforms_as_sklearn(solver):
     np.testing.assert_allclose(ours.transform(HOSTILE), T, rtol=1e-9, atol=1e-9 * np.abs(T).max())
     np.testing.assert_allclose(ours.inverse_transform(T), ref.inverse_transform(T), rtol=1e-9)
     assert ours.as_sklearn()._fit_svd_solver == solver
-
-
-@pytest.fixture
-def accel(monkeypatch):
-    """gpuml.accel installed for one test (it patches scikit-learn process-wide)."""
-    for key in ("GPUML_ACCEL", "GPUML_ACCEL_SPOOL", "GPUML_ACCEL_OWNER", "GPUML_ACCEL_VERBOSE"):
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("GPUML_ACCEL_REPORT", "0")
-    gpuml.accel.install()
-    _report.reset()
-    try:
-        yield _report
-    finally:
-        gpuml.accel.uninstall()
-        _report.reset()
 
 
 def _engines(report, method):

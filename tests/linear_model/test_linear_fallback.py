@@ -219,17 +219,6 @@ def test_parameter_validation_is_sklearns():
         assert str(ours.value).replace(G.__name__, "") == str(ref.value).replace(S.__name__, "")
 
 
-@pytest.fixture
-def accel():
-    import gpuml.accel
-
-    gpuml.accel.install()
-    try:
-        yield
-    finally:
-        gpuml.accel.uninstall()
-
-
 @pytest.mark.parametrize("est", list(ESTIMATORS))
 def test_proxy_fits_natively_and_answers_every_method(accel, est):
     import importlib

@@ -185,17 +185,6 @@ def test_radius_neighbors_explicit_device_raises():
         est.radius_neighbors(X[:2])
 
 
-@pytest.fixture
-def accel():
-    import gpuml.accel
-
-    gpuml.accel.install()
-    try:
-        yield
-    finally:
-        gpuml.accel.uninstall()
-
-
 def test_proxies_fit_natively_and_answer_every_method(accel):
     import sklearn.neighbors as pub
 

@@ -178,17 +178,6 @@ def test_parameters_validate_as_sklearn():
     MLPRegressor(**_params(batch_size="max"), device="cpu").fit(X, X[:, 0])  # gpuml's own value
 
 
-@pytest.fixture
-def accel():
-    import gpuml.accel
-
-    gpuml.accel.install()
-    try:
-        yield
-    finally:
-        gpuml.accel.uninstall()
-
-
 def test_proxies_fit_natively_and_answer_every_method(accel):
     import sklearn.neural_network as pub
 

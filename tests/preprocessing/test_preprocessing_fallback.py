@@ -15,7 +15,6 @@ from sklearn import preprocessing as sk
 import gpuml
 import gpuml.accel
 from gpuml._sklearn import sklearn_class
-from gpuml.accel import _report
 from gpuml.preprocessing import StandardScaler
 
 RNG = np.random.RandomState(0)
@@ -123,22 +122,6 @@ def test_from_sklearn_transforms_as_sklearn_and_continues():
     ref = sk.StandardScaler().fit(WITH_NAN)
     with pytest.raises(gpuml.UnsupportedError, match="per-feature sample counts"):
         StandardScaler.from_sklearn(ref, device="cpu").partial_fit(HOSTILE)
-
-
-@pytest.fixture
-def accel(monkeypatch):
-    """gpuml.accel installed for one test (it patches scikit-learn process-wide)."""
-    for key in ("GPUML_ACCEL", "GPUML_ACCEL_SPOOL", "GPUML_ACCEL_OWNER", "GPUML_ACCEL_VERBOSE"):
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("GPUML_ACCEL_REPORT", "0")
-    gpuml.accel.install()
-    _report.reset()
-    try:
-        yield _report
-    finally:
-        gpuml.accel.uninstall()
-        _report.reset()
 
 
 def _engines(report, method):
