@@ -102,7 +102,24 @@ def merge_topk(a: TopK, b: TopK, k: int) -> TopK:
     return TopK(scores.gather(1, best), index.gather(1, best))
 
 
-class KNearest:
+class _TopKPass:
+    """What the k-nearest reductions share: an empty top-k state per query of ``self.Q``,
+    and the merge of two states (the k smallest of both)."""
+
+    uses_row_offset = True  # update receives the chunk's first row id instead of y
+
+    def init(self, n_features: int, device: torch.device) -> TopK:
+        q = self.Q.shape[0]
+        return TopK(
+            torch.full((q, 0), float("inf"), dtype=wide_dtype(self.Q), device=device),
+            torch.zeros((q, 0), dtype=torch.int64, device=device),
+        )
+
+    def merge(self, a: TopK, b: TopK) -> TopK:
+        return merge_topk(a, b, self.k)
+
+
+class KNearest(_TopKPass):
     """Reduction: the k nearest indexed rows of the fixed query chunk ``Q``.
 
     Candidates are ranked by one matrix product on rows shifted to the reference point
@@ -135,12 +152,6 @@ class KNearest:
         self.scale = scale_for(max(index_radius, radius(Qp, ref)))
         self.Qs = shifted(Qp, ref, self.scale)  # (q, d)
 
-    def init(self, n_features: int, device: torch.device) -> TopK:
-        q = self.Q.shape[0]
-        return TopK(
-            torch.full((q, 0), float("inf"), dtype=wide_dtype(self.Q), device=device),
-            torch.zeros((q, 0), dtype=torch.int64, device=device),
-        )
 
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
         # the (q, rows) score block, its group minima and a mask, plus the shifted row (and the
@@ -155,8 +166,6 @@ class KNearest:
         dist = exact_distances(self.Q, X[i], self.metric)  # (q, kk), float64
         return self.merge(state, TopK(dist, i + offset))
 
-    def merge(self, a: TopK, b: TopK) -> TopK:
-        return merge_topk(a, b, self.k)
 
 
 def lp_distances(Q: Tensor, R: Tensor, p: float) -> Tensor:
@@ -174,7 +183,7 @@ def lp_distances(Q: Tensor, R: Tensor, p: float) -> Tensor:
     return diff.pow_(p).sum(-1).pow_(1.0 / p)
 
 
-class KNearestLp:
+class KNearestLp(_TopKPass):
     """Reduction: the k nearest indexed rows of ``Q`` under a Minkowski distance (any p > 0,
     p=1 manhattan, p=inf chebyshev).
 
@@ -198,12 +207,6 @@ class KNearestLp:
         self.Q, self.k, self.p, self.scale = Q, k, float(p), scale
         self.Qs = Q * scale if scale != 1.0 else Q
 
-    def init(self, n_features: int, device: torch.device) -> TopK:
-        q = self.Q.shape[0]
-        return TopK(
-            torch.full((q, 0), float("inf"), dtype=wide_dtype(self.Q), device=device),
-            torch.zeros((q, 0), dtype=torch.int64, device=device),
-        )
 
     def bytes_per_row(self, n_features: int, itemsize: int) -> int:
         return self.Q.shape[0] * (itemsize + itemsize // 4 + 1) + n_features * (2 * itemsize + 8)
@@ -216,5 +219,3 @@ class KNearestLp:
         dist = lp_distances(self.Q, X[i], self.p)
         return self.merge(state, TopK(dist, i + offset))
 
-    def merge(self, a: TopK, b: TopK) -> TopK:
-        return merge_topk(a, b, self.k)
