@@ -461,7 +461,8 @@ class GpumlEstimator:
         cls = sklearn_class(self._sklearn_name())  # the defining class: never a proxy or gpuml again
         params = self._sklearn_params()
         params.update({k: True for k in ("copy", "copy_X", "copy_x") if k in params})
-        fitted = cls(**params).fit(X, y, **fit_params)
+        fit_params = {k: v for k, v in fit_params.items() if v is not None}  # older releases lack some
+        fitted = cls(**params).fit(X, y, **fit_params)  # (MLP's sample_weight before 1.7)
         names = self.__dict__.get("feature_names_in_")
         if names is not None and not hasattr(fitted, "feature_names_in_"):
             fitted.feature_names_in_ = names

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Hidden, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
@@ -43,6 +45,11 @@ def _l2_only(p: dict) -> bool:
     pen = _penalty(p)
     return pen is None or (pen == "l2" and (p["l1_ratio"] is None or p["l1_ratio"] == 0))
 
+
+
+#: Whether the installed scikit-learn has deprecated ``penalty`` (1.8+: its default is "deprecated").
+_SK_DEPRECATES_PENALTY = (
+    inspect.signature(sklearn_class("LogisticRegression").__init__).parameters["penalty"].default == "deprecated")
 
 class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
     """Logistic regression (binary and multinomial, L2 or no penalty) on any PyTorch device.
@@ -120,6 +127,8 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {**sklearn_class("LogisticRegression")._parameter_constraints,
                               "device": [None, str, torch.device]}
+    if not _SK_DEPRECATES_PENALTY:  # scikit-learn < 1.8: gpuml's default "deprecated" means l1_ratio's
+        _parameter_constraints["penalty"] = [*_parameter_constraints["penalty"], Hidden(StrOptions({"deprecated"}))]
 
     #: gpuml minimizes the L2 (or unpenalized) objective by L-BFGS; the solvers that converge to
     #: the same optimum are accepted. L1 / elastic-net, dual=True and liblinear (whose objective
@@ -163,7 +172,9 @@ class LogisticRegression(GpumlEstimator, ClassifierMixin, BaseEstimator):
         """C as scikit-learn fits it (np.inf: no penalty), with scikit-learn's warnings (in its
         order) about the deprecated ``penalty``, ``l1_ratio`` and ``n_jobs``."""
         pen = _penalty(self.get_params(deep=False))
-        if self.penalty == "deprecated":
+        if not _SK_DEPRECATES_PENALTY:
+            pass  # this scikit-learn has not deprecated penalty (< 1.8): none of 1.8's warnings
+        elif self.penalty == "deprecated":
             if self.l1_ratio is None:
                 warnings.warn("'l1_ratio=None' was deprecated in version 1.8 and will trigger an error "
                               "in 1.10. Use 0<=l1_ratio<=1 instead.", FutureWarning, stacklevel=3)
