@@ -75,7 +75,13 @@ class LinearRegression(LinearModelMixin, MultiOutputMixin, RegressorMixin, BaseE
     _parameter_constraints = {**sklearn_class("LinearRegression")._parameter_constraints, "device": _DEVICE}
 
     #: gpuml solves unconstrained least squares; positive=True (NNLS) runs on scikit-learn.
-    _support = Support(one_of("positive", False))
+    _support = Support(
+        one_of("positive", False),
+        # the parameters of a scikit-learn without LinearRegression(tol=...), as its
+        # proxy passes them: its lstsq cuts at machine precision, which the Gram solve cannot resolve
+        when(lambda p: "tol" in p, "an older scikit-learn's LinearRegression without tol (lstsq at "
+                                   "machine precision)"),
+    )
 
     def __init__(self, *, fit_intercept=True, copy_X=True, tol=1e-6, n_jobs=None, positive=False, device=None):
         self.fit_intercept = fit_intercept
