@@ -229,7 +229,14 @@ class GpumlEstimator:
         >>> Ridge.from_sklearn(sk, device="cpu").predict(np.eye(3)).round(3).tolist()
         [1.5, 2.0, 2.5]
         """
-        ours = cls(**{**est.get_params(deep=False), **params})
+        names = set(cls._get_param_names())  # another release's parameter gpuml lacks must hold its default
+        theirs = est.get_params(deep=False)
+        defaults = type(est)().get_params(deep=False)
+        extra = {k: v for k, v in theirs.items() if k not in names
+                 and not (v is defaults.get(k) or (isinstance(v, str) and v == defaults.get(k)))}
+        if extra:
+            raise UnsupportedError(f"{cls.__name__}: gpuml does not take {extra} (parameters of this scikit-learn)")
+        ours = cls(**{**{k: v for k, v in theirs.items() if k in names}, **params})
         if any(k.endswith("_") and not k.startswith("_") for k in vars(est)):
             ours._import_state(vars(est))
         return ours

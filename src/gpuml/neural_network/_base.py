@@ -174,7 +174,8 @@ class BaseMLP(GpumlEstimator, BaseEstimator):
         if est is None:
             est = self.as_sklearn()
         est.set_params(**self._sklearn_params())
-        fit_params = {k: (v.detach().cpu().numpy() if isinstance(v, Tensor) else v) for k, v in fit_params.items()}
+        fit_params = {k: (v.detach().cpu().numpy() if isinstance(v, Tensor) else v)
+                      for k, v in fit_params.items() if v is not None}  # 1.6's partial_fit has no sample_weight
         est.partial_fit(X, y.detach().cpu().numpy() if isinstance(y, Tensor) else y, **fit_params)
         self._import_state(vars(est))
         self._sklearn_fitted = est  # predictions on NumPy data go to it too (``delegable``)
