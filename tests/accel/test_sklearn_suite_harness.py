@@ -111,8 +111,8 @@ def test_one_module_under_accel(tmp_path):
     assert counts["passed"] >= 4 and counts["passed"] == sum(counts.values()), (counts, output)
     assert r["share"] == 1.0
     assert r["collect_errors"] == 0
-    assert all("sklearn/cluster/tests/test_k_means.py::" in t for t in r["tests"]), r["tests"][:3]  # (a path
-    # prefix where scikit-learn is installed elsewhere, as make test-oldest does)
+    # the selected tests, whatever path prefix scikit-learn has (make test-oldest installs it beside the venv)
+    assert all(t.split("::")[-1].startswith("test_kmeans_results[") for t in r["tests"]), list(r["tests"])[:3]
     # the proxies were in place in the process that ran the tests, and gpuml ran some calls
     assert r["accel_in_controller"] is True
     assert r["proxied_in_workers_min"] and r["proxied_in_workers_min"] >= 8
