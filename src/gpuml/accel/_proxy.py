@@ -130,13 +130,18 @@ def _adopt(proxy: Any, g: Any) -> None:
     proxy.__dict__["_gpuml_seen"] = {k: id(v) for k, v in _fitted_state(proxy).items()}
 
 
-def _params_for(proxy: Any, G: type) -> tuple[dict, str | None]:
-    """The proxy's parameters that gpuml's estimator takes, and the reason it cannot run
+@functools.cache
+def _init_defaults(original: type) -> dict:
+    """The defaults of scikit-learn's constructor (read once per class)."""
+    return {k: p.default for k, p in inspect.signature(original.__init__).parameters.items()}
+
+
+def _params_for(proxy: Any, G: type, params: dict) -> tuple[dict, str | None]:
+    """Of the proxy's ``params``, those gpuml's estimator takes, and the reason it cannot run
     when another release of scikit-learn has a parameter gpuml lacks set to a value other
     than its default (``multi_class='ovr'`` on 1.6): ignoring it would change the answer."""
-    params = proxy.get_params(deep=False)
     names = set(G._get_param_names())
-    defaults = {k: p.default for k, p in inspect.signature(proxy._gpuml_original.__init__).parameters.items()}
+    defaults = _init_defaults(proxy._gpuml_original)
     for k, v in params.items():
         if k not in names and not (v is defaults.get(k) or (isinstance(v, str) and v in ("deprecated", "warn"))
                                    or (type(v) is type(defaults.get(k)) and v == defaults.get(k))):
@@ -150,10 +155,9 @@ def _sk_version() -> str:
     return sklearn.__version__
 
 
-def _gpuml_for(proxy: Any, G: type, *, fresh: bool) -> Any:
-    """gpuml's estimator for this call, with the proxy's parameters and (unless the call
-    refits it) the proxy's current fitted state."""
-    params, _ = _params_for(proxy, G)
+def _gpuml_for(proxy: Any, G: type, params: dict, *, fresh: bool) -> Any:
+    """gpuml's estimator for this call, with the proxy's parameters (those gpuml takes) and
+    (unless the call refits it) the proxy's current fitted state."""
     g = proxy.__dict__.get("_gpuml_est")
     if fresh or g is None or type(g) is not G:
         g = G(**params)
@@ -172,24 +176,24 @@ def _gpuml_for(proxy: Any, G: type, *, fresh: bool) -> Any:
     return g
 
 
-def _why_not(proxy: Any, G: type, method: str, X: Any) -> str | None:
-    """Why this call runs on scikit-learn, or None when gpuml runs it (an input kind's
-    reason starts with "gpuml does not compute sparse"...: see ``_support.input_reason``)."""
+def _why_not(proxy: Any, G: type, method: str, X: Any, params: dict) -> tuple[str | None, bool]:
+    """Why this call runs on scikit-learn (None when gpuml runs it), and whether the reason
+    is the input's kind (sparse: the error is then a TypeError too)."""
     impl = _defined_by(G, method)  # gpuml's own, or a generic mixin of gpuml's methods (fit_transform)
     if not (impl.startswith("gpuml.") or impl == "sklearn.base"):
-        return f"gpuml does not implement {method}()"
+        return f"gpuml does not implement {method}()", False
     table = G._support
     if method in FITS and getattr(proxy, "_skl_callbacks", None):
-        return "gpuml does not call scikit-learn's callbacks"
+        return "gpuml does not call scikit-learn's callbacks", False
     if method in FITS:
-        params, reason = _params_for(proxy, G)
-        reason = reason or table.param_reason(params)
+        ours, reason = _params_for(proxy, G, params)
+        reason = reason or table.param_reason(ours)
         if reason:
-            return f"gpuml does not compute {reason}"
+            return f"gpuml does not compute {reason}", False
     elif not _is_fitted(proxy):
-        return "not fitted"  # scikit-learn raises its NotFittedError
+        return "not fitted", False  # scikit-learn raises its NotFittedError
     reason = table.input_reason(X)
-    return f"gpuml does not compute {reason}" if reason else None
+    return (f"gpuml does not compute {reason}", True) if reason else (None, False)
 
 
 def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict) -> Any:
@@ -208,16 +212,16 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
     if _defined_by(G, method) == "sklearn.base" and method not in FITS:
         return sk_method(proxy, *args, **kwargs)  # scikit-learn's own version of a generic method
         # (KNeighborsClassifier.score takes X=None): its inner calls dispatch
+    start = time.perf_counter()  # the report's time includes the proxy's own work
     name = type(proxy).__name__
     X = args[0] if args else kwargs.get("X")
     if method in FITS and not sk_config().get("skip_parameter_validation", False):
         proxy._validate_params()
-    reason = _why_not(proxy, G, method, X)
-    start = time.perf_counter()
+    params = proxy.get_params(deep=False)  # read once per call
+    reason, input_kind = _why_not(proxy, G, method, X, params)
     if reason is not None:
         if not get_config()["fallback"] and reason != "not fitted":
-            error = UnsupportedInputError if G._support.input_reason(X) == reason.removeprefix(
-                "gpuml does not compute ") else UnsupportedError
+            error = UnsupportedInputError if input_kind else UnsupportedError
             raise error(f"{name}.{method}: {reason}; fallback is off "
                         "(gpuml.set_config(fallback=False) or GPUML_FALLBACK=0).")
         token = _inside.set(True) if method in FITS else None  # a fit's inner calls see its state as
@@ -231,8 +235,9 @@ def dispatch(proxy: Any, method: str, sk_method: Any, args: tuple, kwargs: dict)
             proxy.__dict__.pop("_gpuml_seen", None)
         _report.record(_report.Call(name, method, "sklearn", "cpu", time.perf_counter() - start, reason))
         return out
-    warm = bool(proxy.get_params(deep=False).get("warm_start", False))  # starts from the last fit
-    g = _gpuml_for(proxy, G, fresh=method in FITS and method != "partial_fit" and not warm)
+    warm = bool(params.get("warm_start", False))  # starts from the last fit
+    ours, _ = _params_for(proxy, G, params)
+    g = _gpuml_for(proxy, G, ours, fresh=method in FITS and method != "partial_fit" and not warm)
     out = getattr(g, method)(*args, **kwargs)
     if method in FITS:
         _adopt(proxy, g)
